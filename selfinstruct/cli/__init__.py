@@ -1,0 +1,46 @@
+"""The ``selfinstruct`` command: one sub-command per module in this package.
+
+Each command module exposes ``add_parser(subparsers) -> None`` and ``run(args) -> int`` and keeps
+its heavy imports inside ``run`` so that ``selfinstruct --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import SelfInstructError
+
+__all__ = ["main"]
+
+COMMANDS = ("run", "complete", "dedup", "export", "stats")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="selfinstruct",
+        description="Bootstrap instruction-tuning data with SELF-INSTRUCT against any OpenAI-compatible endpoint.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"{__name__}.{args.command}")
+    try:
+        return int(module.run(args))
+    except SelfInstructError as error:
+        print(f"selfinstruct {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"selfinstruct {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
