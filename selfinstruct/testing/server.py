@@ -1,0 +1,509 @@
+"""A small OpenAI-compatible HTTP server for tests and benchmarks, with injectable faults.
+
+It answers ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models`` on loopback with
+OpenAI-shaped JSON, and can add latency, 429s (with ``Retry-After`` and ``retry-after-ms``), 500s,
+dropped connections, garbage or truncated bodies, and an enforced requests/tokens-per-window limit
+that answers 429 with a correct ``Retry-After`` and sends ``x-ratelimit-*`` headers.
+
+Use it as ``async with FakeOpenAIServer(...) as server:`` inside an event loop, as
+``with FakeOpenAIServer(...).in_thread() as server:`` from synchronous code, or as a process:
+``python -m selfinstruct.testing.server --port 0`` (prints its base URL on the first stdout line;
+``GET /_fake/counts`` returns the outcome counts and ``POST /_fake/reset`` zeroes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import math
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+__all__ = ["FakeOpenAIServer", "FakeReply", "FakeServerConfig", "Responder", "default_responder"]
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    """What a responder returns when plain text is not enough.
+
+    ``status`` other than 200 makes the server answer with an OpenAI-shaped error body carrying
+    ``error_code`` (e.g. ``"insufficient_quota"``, ``"context_length_exceeded"``) and ``headers``.
+    """
+
+    text: str = ""
+    finish_reason: str = "stop"
+    status: int = 200
+    error_code: str | None = None
+    error_message: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Responder = Callable[[str, dict[str, Any]], "str | FakeReply"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FakeServerConfig:
+    """Behaviour of the fake server: latency, fault rates (0..1, drawn per request) and limits."""
+
+    latency: float = 0.0
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_drop: float = 0.0
+    rate_garbage: float = 0.0
+    retry_after: float = 1.0
+    rpm_limit: float | None = None
+    tpm_limit: float | None = None
+    limit_window: float = 60.0
+    seed: int = 0
+    honour_n: bool = True
+    model: str = "fake-model"
+
+    def __post_init__(self) -> None:
+        for name in ("rate_429", "rate_500", "rate_drop", "rate_garbage"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"FakeServerConfig.{name} must be in [0, 1], got {value!r}")
+        if self.rate_429 + self.rate_500 + self.rate_drop + self.rate_garbage > 1.0:
+            raise ValueError("FakeServerConfig fault rates must sum to at most 1")
+        if self.latency < 0 or self.retry_after < 0:
+            raise ValueError("FakeServerConfig.latency and retry_after must be >= 0")
+        if self.limit_window <= 0:
+            raise ValueError("FakeServerConfig.limit_window must be > 0 seconds")
+        for name in ("rpm_limit", "tpm_limit"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"FakeServerConfig.{name} must be > 0 or None")
+
+
+def count_tokens(text: str) -> int:
+    """Approximate tokens as whitespace-separated words (good enough for usage accounting)."""
+    return len(text.split())
+
+
+def prompt_text(kind: str, body: Mapping[str, Any]) -> str:
+    """The text a request asks about: the prompt, or every message's content joined."""
+    if kind == "chat":
+        parts = []
+        for message in body.get("messages") or []:
+            content = message.get("content") if isinstance(message, Mapping) else None
+            if isinstance(content, str):
+                parts.append(content)
+            elif isinstance(content, list):
+                parts.extend(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+        return "\n".join(parts)
+    prompt = body.get("prompt", "")
+    if isinstance(prompt, list):
+        return "\n".join(str(p) for p in prompt)
+    return str(prompt)
+
+
+def default_responder(kind: str, body: dict[str, Any]) -> str:
+    """Deterministic text derived from the prompt: a digest and the prompt's last few words."""
+    text = prompt_text(kind, body)
+    digest = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    tail = " ".join(text.split()[-6:])
+    return f"reply {digest} to: {tail}"
+
+
+def _apply_limits(text: str, body: Mapping[str, Any]) -> tuple[str, str]:
+    """Cut ``text`` at the first stop sequence and at ``max_tokens`` words; return (text, reason)."""
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    for marker in stops:
+        if marker and marker in text:
+            text = text[: text.index(marker)]
+    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+    if isinstance(max_tokens, int) and max_tokens >= 0:
+        words = text.split()
+        if len(words) > max_tokens:
+            return " ".join(words[:max_tokens]), "length"
+    return text, "stop"
+
+
+class _Window:
+    """Accepted requests (time, tokens) within the last ``window`` seconds, for the enforced limit."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.events: deque[tuple[float, int]] = deque()
+        self.tokens = 0
+
+    def expire(self, now: float) -> None:
+        while self.events and self.events[0][0] <= now - self.window:
+            _, tokens = self.events.popleft()
+            self.tokens -= tokens
+
+    def wait_for(self, now: float, rpm: float | None, tpm: float | None, tokens: int) -> float:
+        """Seconds until a request of ``tokens`` fits, 0 if it fits now."""
+        wait = 0.0
+        if rpm is not None and len(self.events) + 1 > rpm:
+            index = len(self.events) - int(rpm)
+            wait = max(wait, self.events[index][0] + self.window - now)
+        if tpm is not None and self.tokens + tokens > tpm and self.events:
+            excess = self.tokens + tokens - tpm
+            freed = 0
+            for stamp, spent in self.events:
+                freed += spent
+                if freed >= excess:
+                    wait = max(wait, stamp + self.window - now)
+                    break
+            else:
+                wait = max(wait, self.events[-1][0] + self.window - now)
+        return max(wait, 0.0)
+
+
+def _format_reset(seconds: float) -> str:
+    """Format a reset delay like OpenAI's ``x-ratelimit-reset-*`` headers (``"1m3.5s"``, ``"250ms"``)."""
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.3g}s" if minutes else f"{rest:.3g}s"
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible server on a random free loopback port.
+
+    Args:
+        config: latency, fault rates and limits.
+        responder: ``responder(kind, body) -> str | FakeReply`` with kind ``"chat"`` or
+            ``"completion"``; defaults to :func:`default_responder`.
+        clock: time source for the enforced limit window (seconds); defaults to ``time.monotonic``.
+            Tests that drive the client with a fake clock pass the same clock here.
+        port: a fixed port, or 0 for a free one.
+
+    ``counts`` holds requests by outcome: ``requests``, ``ok``, ``rate_limited`` (injected 429),
+    ``limit_exceeded`` (enforced limit), ``server_error``, ``dropped``, ``garbage``, ``reply_error``,
+    ``bad_request``, ``models``.
+    """
+
+    def __init__(
+        self,
+        config: FakeServerConfig | None = None,
+        responder: Responder | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.config = config or FakeServerConfig()
+        self.responder: Responder = responder or default_responder
+        self.clock = clock or time.monotonic
+        self.host = host
+        self.port = port
+        self.counts: Counter[str] = Counter()
+        self._random = random.Random(self.config.seed)
+        self._window = _Window(self.config.limit_window)
+        self._runner: web.AppRunner | None = None
+        self._serial = 0
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, ``http://127.0.0.1:PORT/v1``."""
+        if self._runner is None:
+            raise RuntimeError("FakeOpenAIServer is not running; use 'async with' or in_thread()")
+        return f"http://{self.host}:{self.port}/v1"
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completion)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/_fake/counts", self._counts)
+        app.router.add_post("/_fake/reset", self._reset)
+        return app
+
+    async def start(self) -> None:
+        """Bind the port and start serving."""
+        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(runner, sock, backlog=4096)
+        await site.start()
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeOpenAIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @contextmanager
+    def in_thread(self) -> Iterator[FakeOpenAIServer]:
+        """Run the server on its own event loop in a background thread (for sync code and CLI tests)."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as error:  # reported to the caller below
+                failure.append(error)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="FakeOpenAIServer", daemon=True)
+        thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.counts["models"] += 1
+        body = {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fake"}]}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def _counts(self, request: web.Request) -> web.Response:
+        """The outcome counts as JSON (for a benchmark driving a server in another process)."""
+        return web.Response(body=orjson.dumps(dict(self.counts)), content_type="application/json")
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        """Zero the counts and the limit window."""
+        self.counts.clear()
+        self._window = _Window(self.config.limit_window)
+        return web.Response(body=b"{}", content_type="application/json")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, "chat")
+
+    async def _completion(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, "completion")
+
+    def _error(
+        self, status: int, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        kind = {429: "rate_limit_exceeded", 400: "invalid_request_error"}.get(status, "server_error")
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        return web.Response(
+            status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+        )
+
+    def _retry_headers(self, seconds: float) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(seconds))), "retry-after-ms": str(int(seconds * 1000))}
+
+    async def _handle(self, request: web.Request, kind: str) -> web.StreamResponse:
+        self.counts["requests"] += 1
+        self._serial += 1
+        request_id = f"req_{self._serial}"
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("body is not an object")
+            if kind == "chat" and not isinstance(body.get("messages"), list):
+                raise ValueError("'messages' must be a list")
+            if kind == "completion" and "prompt" not in body:
+                raise ValueError("'prompt' is required")
+        except ValueError as error:  # orjson.JSONDecodeError is a ValueError
+            self.counts["bad_request"] += 1
+            return self._error(400, f"invalid request: {error}")
+
+        config = self.config
+        if config.latency:
+            await asyncio.sleep(config.latency)
+
+        prompt_tokens = count_tokens(prompt_text(kind, body))
+        headers = {"x-request-id": request_id}
+        if config.rpm_limit is not None or config.tpm_limit is not None:
+            now = self.clock()
+            self._window.expire(now)
+            wait = self._window.wait_for(now, config.rpm_limit, config.tpm_limit, prompt_tokens)
+            if wait > 0:
+                self.counts["limit_exceeded"] += 1
+                return self._error(
+                    429,
+                    "Rate limit reached; please retry later.",
+                    code="rate_limit_exceeded",
+                    headers={**headers, **self._retry_headers(wait), **self._limit_headers(now)},
+                )
+            self._window.events.append((now, prompt_tokens))
+            self._window.tokens += prompt_tokens
+            headers.update(self._limit_headers(now))
+
+        draw = self._random.random()
+        if draw < config.rate_429:
+            self.counts["rate_limited"] += 1
+            return self._error(
+                429,
+                "Rate limit reached (injected).",
+                code="rate_limit_exceeded",
+                headers={**headers, **self._retry_headers(config.retry_after)},
+            )
+        draw -= config.rate_429
+        if draw < config.rate_500:
+            self.counts["server_error"] += 1
+            return self._error(500, "The server had an error (injected).", headers=headers)
+        draw -= config.rate_500
+        if draw < config.rate_drop:
+            self.counts["dropped"] += 1
+            return await self._drop(request)
+        draw -= config.rate_drop
+        if draw < config.rate_garbage:
+            self.counts["garbage"] += 1
+            truncated = b'{"id": "cmpl-x", "object": "chat.completion", "choi'
+            garbage = truncated if self.counts["garbage"] % 2 else b"<html><body>502 Bad Gateway</body>"
+            return web.Response(body=garbage, content_type="application/json", headers=headers)
+
+        n = body.get("n") or 1
+        if not isinstance(n, int) or n < 1:
+            self.counts["bad_request"] += 1
+            return self._error(400, "'n' must be a positive integer", headers=headers)
+        choices_wanted = n if config.honour_n else 1
+        choices = []
+        completion_tokens = 0
+        for index in range(choices_wanted):
+            reply = self.responder(kind, body)
+            if isinstance(reply, FakeReply) and reply.status != 200:
+                self.counts["reply_error"] += 1
+                return self._error(
+                    reply.status,
+                    reply.error_message or f"error {reply.error_code or reply.status} (from responder)",
+                    code=reply.error_code,
+                    headers={**headers, **reply.headers},
+                )
+            if isinstance(reply, FakeReply):
+                text, reason = reply.text, reply.finish_reason
+                headers.update(reply.headers)
+            else:
+                text, reason = _apply_limits(reply, body)
+            completion_tokens += count_tokens(text)
+            if kind == "chat":
+                choices.append(
+                    {
+                        "index": index,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": reason,
+                        "logprobs": None,
+                    }
+                )
+            else:
+                choices.append({"index": index, "text": text, "finish_reason": reason, "logprobs": None})
+        self.counts["ok"] += 1
+        payload = {
+            "id": f"cmpl-{self._serial}",
+            "object": "chat.completion" if kind == "chat" else "text_completion",
+            "created": int(time.time()),
+            "model": str(body.get("model") or config.model),
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        config, window = self.config, self._window
+        oldest = window.events[0][0] if window.events else now
+        reset = max(oldest + window.window - now, 0.0)
+        headers: dict[str, str] = {}
+        if config.rpm_limit is not None:
+            headers["x-ratelimit-limit-requests"] = str(int(config.rpm_limit))
+            remaining = max(int(config.rpm_limit) - len(window.events), 0)
+            headers["x-ratelimit-remaining-requests"] = str(remaining)
+            headers["x-ratelimit-reset-requests"] = _format_reset(reset)
+        if config.tpm_limit is not None:
+            headers["x-ratelimit-limit-tokens"] = str(int(config.tpm_limit))
+            headers["x-ratelimit-remaining-tokens"] = str(max(int(config.tpm_limit) - window.tokens, 0))
+            headers["x-ratelimit-reset-tokens"] = _format_reset(reset)
+        return headers
+
+    async def _drop(self, request: web.Request) -> web.StreamResponse:
+        """Send the status line, headers and half a body, then close the connection."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = 200
+        await response.prepare(request)
+        await response.write(b'{"id": "cmpl-dropped", "choices": [{"index": 0, "te')
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        return response
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until interrupted; print the base URL as the first stdout line."""
+    parser = argparse.ArgumentParser(prog="python -m selfinstruct.testing.server", description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate-429", type=float, default=0.0)
+    parser.add_argument("--rate-500", type=float, default=0.0)
+    parser.add_argument("--rate-drop", type=float, default=0.0)
+    parser.add_argument("--rate-garbage", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=float, default=1.0)
+    parser.add_argument("--rpm-limit", type=float, default=None)
+    parser.add_argument("--tpm-limit", type=float, default=None)
+    parser.add_argument("--limit-window", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ignore-n", action="store_true", help="answer one choice whatever n asks")
+    args = parser.parse_args(argv)
+    config = FakeServerConfig(
+        latency=args.latency,
+        rate_429=args.rate_429,
+        rate_500=args.rate_500,
+        rate_drop=args.rate_drop,
+        rate_garbage=args.rate_garbage,
+        retry_after=args.retry_after,
+        rpm_limit=args.rpm_limit,
+        tpm_limit=args.tpm_limit,
+        limit_window=args.limit_window,
+        seed=args.seed,
+        honour_n=not args.ignore_n,
+    )
+    server = FakeOpenAIServer(config, port=args.port)
+
+    async def serve() -> None:
+        async with server:
+            print(server.base_url, flush=True)
+            await asyncio.Event().wait()  # serve until interrupted
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(orjson.dumps(dict(server.counts)).decode(), file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
