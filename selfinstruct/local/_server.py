@@ -1,0 +1,370 @@
+"""Run llama-cpp-python's OpenAI-compatible server on a free loopback port for the length of a block.
+
+The server is a child process started from ``_child.py`` (which ties its life to ours, see there).
+Its stdout and stderr go to an anonymous temporary file, so a chatty server can never block on a
+full pipe and the last lines are at hand for error messages. Stopping is SIGTERM to the child's
+process group, a grace period, then SIGKILL; it runs shielded from cancellation, on normal exit,
+on errors and on Ctrl-C alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import aiohttp
+import anyio
+import anyio.abc
+
+from ..errors import ConfigError, LocalServerError
+from ._model import check_server_installed, resolve_model_path
+
+__all__ = ["LOCAL_CONCURRENCY", "LOCAL_HINT", "LocalModel", "serve_local_model"]
+
+LOCAL_CONCURRENCY: Final = 1
+"""Requests in flight against the local server: llama_cpp.server answers one at a time."""
+
+LOCAL_HINT: Final = (
+    "selfinstruct: no endpoint configured, so a small local model (SmolLM2-135M-Instruct) is serving this "
+    "run; a real endpoint gives far better data: pass --base-url URL (or set OPENAI_BASE_URL and "
+    "OPENAI_API_KEY)."
+)
+
+HOST: Final = "127.0.0.1"
+_CHILD_SCRIPT: Final = Path(__file__).with_name("_child.py")
+_STOP_GRACE_SECONDS: Final = 5.0
+_TAIL_BYTES: Final = 8192
+_TAIL_LINES: Final = 30
+_POLL_FIRST_DELAY: Final = 0.05
+_POLL_MAX_DELAY: Final = 0.5
+_PROBE_TIMEOUT: Final = 5.0
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A running local model server: point an engine at ``base_url`` and send ``model`` as the model."""
+
+    base_url: str
+    """OpenAI-style base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
+    model: str
+    """The model name the server answers to (the GGUF file's name without ``.gguf``)."""
+    model_path: Path | None = field(default=None, kw_only=True)
+    pid: int | None = field(default=None, kw_only=True)
+    startup_seconds: float | None = field(default=None, kw_only=True)
+    """Seconds from starting the process to the first answer of ``GET /v1/models``."""
+
+
+class _PortTakenError(Exception):
+    """The server could not bind its port (someone else took it after we checked)."""
+
+    def __init__(self, tail: str) -> None:
+        super().__init__("address already in use")
+        self.tail = tail
+
+
+@asynccontextmanager
+async def serve_local_model(
+    model_path: Path | str | None = None,
+    *,
+    port: int | None = None,
+    n_ctx: int = 2048,
+    startup_timeout: float = 180.0,
+    n_threads: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> AsyncIterator[LocalModel]:
+    """Serve a GGUF model on loopback with ``llama_cpp.server`` for the duration of the block.
+
+    Args:
+        model_path: the GGUF file to serve; None serves the embedded SmolLM2-135M-Instruct.
+        port: loopback port to listen on; None picks a free one (and retries once if it gets taken).
+        n_ctx: context window in tokens.
+        startup_timeout: seconds to wait for the server's first answer.
+        n_threads: CPU threads for generation and prompt processing; None uses every core.
+        extra_args: further ``llama_cpp.server`` flags, e.g. ``["--chat_format", "chatml"]``.
+
+    Yields:
+        LocalModel with the base URL and model name to use.
+
+    Raises:
+        ConfigError: an argument is out of range.
+        LocalServerError: the extra is not installed, the model file is missing, the port is in use,
+            the server died at start or did not answer in time (with the server's stderr tail), or the
+            server died while the block ran.
+    """
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"port must be between 1 and 65535, got {port}")
+    if n_ctx < 16:
+        raise ConfigError(f"n_ctx must be at least 16 tokens, got {n_ctx}")
+    if not startup_timeout > 0:
+        raise ConfigError(f"startup_timeout must be positive, got {startup_timeout}")
+    if n_threads is not None and n_threads < 1:
+        raise ConfigError(f"n_threads must be at least 1, got {n_threads}")
+    path = resolve_model_path(model_path)
+    check_server_installed()
+    threads = n_threads if n_threads is not None else max(1, os.cpu_count() or 1)
+    alias = path.name.removesuffix(".gguf")
+
+    attempts = 1 if port is not None else 2
+    server: _ServerProcess | None = None
+    for attempt in range(attempts):
+        chosen = port if port is not None else _free_port()
+        if port is not None:
+            _check_port_free(port)
+        candidate = await _ServerProcess.launch(path, alias, chosen, n_ctx, threads, extra_args)
+        try:
+            await candidate.wait_ready(startup_timeout)
+        except _PortTakenError as error:
+            await candidate.stop()
+            if attempt + 1 < attempts:
+                continue
+            raise LocalServerError(
+                f"port {chosen} is in use on {HOST}; choose another port or leave it unset "
+                "to pick a free one",
+                stderr_tail=error.tail,
+            ) from None
+        except BaseException:
+            await candidate.stop()
+            raise
+        server = candidate
+        break
+    assert server is not None
+
+    try:
+        yield server.info
+    finally:
+        died_on_its_own = server.returncode is not None
+        returncode = server.returncode
+        await server.stop()
+    # Only reached when the block finished normally: a crash mid-run must not pass silently.
+    if died_on_its_own:
+        raise LocalServerError(
+            f"the local model server for {path} exited with code {returncode} while in use",
+            stderr_tail=server.tail,
+        )
+
+
+def _free_port() -> int:
+    """Return a loopback port that was free a moment ago (the caller handles losing the race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_port_free(port: int) -> None:
+    """Raise LocalServerError if ``port`` cannot be bound on loopback, the way the server binds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":  # uvicorn sets SO_REUSEADDR too: a port in TIME_WAIT is usable
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise LocalServerError(
+                    f"port {port} is in use on {HOST}; choose another port or leave it unset "
+                    "to pick a free one"
+                ) from None
+            raise LocalServerError(f"cannot listen on {HOST}:{port}: {error.strerror or error}") from None
+
+
+class _ServerProcess:
+    """One child server process, its log file, and how to wait for it and stop it."""
+
+    def __init__(
+        self,
+        process: anyio.abc.Process,
+        log: IO[bytes],
+        path: Path,
+        alias: str,
+        port: int,
+        started: float,
+    ) -> None:
+        self.process = process
+        self.log = log
+        self.path = path
+        self.alias = alias
+        self.port = port
+        self.started = started
+        self.startup_seconds: float | None = None
+        self.tail = ""
+        self._stopped = False
+
+    @classmethod
+    async def launch(
+        cls, path: Path, alias: str, port: int, n_ctx: int, threads: int, extra_args: Sequence[str]
+    ) -> _ServerProcess:
+        """Start the server process (it is not ready yet: call ``wait_ready``)."""
+        command = [
+            sys.executable,
+            str(_CHILD_SCRIPT),
+            str(os.getpid()),
+            "--model",
+            str(path),
+            "--model_alias",
+            alias,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(n_ctx),
+            "--n_threads",
+            str(threads),
+            "--n_threads_batch",
+            str(threads),
+            *extra_args,
+        ]
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"  # so the log tail is current when the server dies
+        log = tempfile.TemporaryFile(prefix="selfinstruct-local-server-", suffix=".log")
+        try:
+            process = await anyio.open_process(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                env=env,
+                # Own process group: a Ctrl-C in the terminal reaches us, and we stop the server
+                # in order instead of both racing to shut down.
+                start_new_session=os.name == "posix",
+            )
+        except BaseException:
+            log.close()
+            raise
+        return cls(process, log, path, alias, port, anyio.current_time())
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL of this server."""
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def info(self) -> LocalModel:
+        """What the caller needs to use the server."""
+        return LocalModel(
+            self.base_url,
+            self.alias,
+            model_path=self.path,
+            pid=self.process.pid,
+            startup_seconds=self.startup_seconds,
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the process has ended, else None."""
+        return self.process.returncode
+
+    async def wait_ready(self, startup_timeout: float) -> None:
+        """Poll ``GET /v1/models`` until it lists our model; fail fast if the process exits.
+
+        Raises:
+            _PortTakenError: the server could not bind its port.
+            LocalServerError: the server exited, or did not answer within ``startup_timeout`` seconds.
+        """
+        deadline = self.started + startup_timeout
+        delay = _POLL_FIRST_DELAY
+        url = f"{self.base_url}/models"
+        probe_timeout = aiohttp.ClientTimeout(total=_PROBE_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=probe_timeout) as session:
+            while True:
+                if self.returncode is not None:
+                    self._raise_died()
+                if await self._answers(session, url):
+                    # The answer must come from our process, not from someone else on that port.
+                    if self.returncode is not None:
+                        self._raise_died()
+                    self.startup_seconds = anyio.current_time() - self.started
+                    return
+                remaining = deadline - anyio.current_time()
+                if remaining <= 0:
+                    raise LocalServerError(
+                        f"the local model server for {self.path} did not answer within {startup_timeout:g} s",
+                        stderr_tail=self.read_tail(),
+                    )
+                await anyio.sleep(min(delay, remaining))
+                delay = min(delay * 1.5, _POLL_MAX_DELAY)
+
+    async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
+        """True if ``url`` answers 200 with a model list that names our model."""
+        try:
+            async with session.get(url) as response:
+                if response.status != 200:
+                    return False
+                body: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+            return False
+        data = body.get("data") if isinstance(body, dict) else None
+        return isinstance(data, list) and any(
+            isinstance(item, dict) and item.get("id") == self.alias for item in data
+        )
+
+    def _raise_died(self) -> None:
+        """Raise the right error for a server that exited during start-up."""
+        tail = self.read_tail()
+        if "address already in use" in tail.lower():
+            raise _PortTakenError(tail)
+        raise LocalServerError(
+            f"the local model server for {self.path} exited with code {self.returncode} while starting",
+            stderr_tail=tail,
+        )
+
+    def read_tail(self) -> str:
+        """The last lines the server wrote to stdout/stderr (also kept in ``self.tail``)."""
+        if self.log.closed:
+            return self.tail
+        self.log.flush()
+        size = self.log.seek(0, os.SEEK_END)
+        self.log.seek(max(0, size - _TAIL_BYTES))
+        data = self.log.read()
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        if size > _TAIL_BYTES and lines:
+            lines = lines[1:]  # the first line is probably cut
+        self.tail = "\n".join(lines[-_TAIL_LINES:])
+        return self.tail
+
+    async def stop(self) -> None:
+        """Stop the process (SIGTERM, grace period, SIGKILL), shielded from cancellation; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.process.returncode is None:
+                    self._signal(signal.SIGTERM)
+                    with anyio.move_on_after(_STOP_GRACE_SECONDS):
+                        await self.process.wait()
+                if self.process.returncode is None:
+                    self._signal(_SIGKILL)
+                    await self.process.wait()
+            finally:
+                try:
+                    await self.process.aclose()
+                finally:
+                    self.read_tail()
+                    self.log.close()
+
+    def _signal(self, signum: int) -> None:
+        """Send ``signum`` to the server's process group (POSIX) or the process itself."""
+        if os.name == "posix":
+            try:
+                os.killpg(self.process.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif self.process.returncode is None:
+            if signum == _SIGKILL:
+                self.process.kill()
+            else:
+                self.process.terminate()
+
+
+_SIGKILL: Final = int(getattr(signal, "SIGKILL", signal.SIGTERM))
