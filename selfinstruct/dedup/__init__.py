@@ -1,0 +1,32 @@
+"""Exact, fast ROUGE-L novelty filtering (the SELF-INSTRUCT dedup step).
+
+    >>> from selfinstruct.dedup import NoveltyIndex, rouge_l
+    >>> index = NoveltyIndex(threshold=0.7)
+    >>> index.add_if_novel("Write a poem about the sea.").novel
+    True
+    >>> index.add_if_novel("Write a poem about the sea!").novel
+    False
+    >>> rouge_l("the cat sat", "the cat sat down")
+    0.8571428571428571
+
+``rouge_l`` equals rouge-score's rougeL F-measure bit for bit; ``NoveltyIndex`` makes the same
+decisions as scoring a candidate against every pool item with rouge-score, without doing so.
+``KERNEL`` names the LCS implementation in use ("numba", or "python" for the plain twin).
+"""
+
+from ._backend import KERNEL
+from ._index import IndexConfig, Match, NoveltyIndex
+from ._score import lcs_tokens, rouge_l, rouge_l_tokens
+from ._tokenize import TOKENIZERS, tokenize
+
+__all__ = [
+    "KERNEL",
+    "TOKENIZERS",
+    "IndexConfig",
+    "Match",
+    "NoveltyIndex",
+    "lcs_tokens",
+    "rouge_l",
+    "rouge_l_tokens",
+    "tokenize",
+]

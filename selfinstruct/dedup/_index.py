@@ -1,0 +1,448 @@
+"""``NoveltyIndex``: a growing pool of instructions that answers "is this one new?" exactly.
+
+Layout (all numpy, grown by doubling): the pool's token ids in CSR form (``row_tok``/``row_off``)
+and an inverted index from token id to the rows holding it (chains of blocks, see
+``_kernels.add_row``). A check probes the candidate's rarest tokens first and stops as soon as a
+row sharing none of them could not reach the threshold (prefix filtering); the rows it meets are
+pruned by length and token-overlap bounds (LCS <= shared tokens) and the survivors verified with
+the bit-parallel LCS kernel. Bounds only discard rows that provably score below the bar, so the
+decision is always that of an exhaustive rouge-score scan.
+
+Thread safety: every public method takes one lock, so an index may be shared by threads (calls
+run one at a time); the kernels release the GIL but the scratch arrays are per index.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..errors import ConfigError
+from ._backend import kernels as _default_kernels
+from ._backend import python_kernels
+from ._tokenize import TOKENIZERS, get_tokenizer
+
+__all__ = ["IndexConfig", "Match", "NoveltyIndex"]
+
+RULES = ("paper", "original")
+MODES = ("exact", "approximate")
+BACKENDS = ("auto", "numba", "python")
+_SNAPSHOT_MAGIC = b"SELFINSTRUCT-NOVELTY-INDEX-1\n"
+_STAMP_LIMIT = (1 << 31) - 4
+
+
+@dataclass(frozen=True)
+class Match:
+    """The verdict on one candidate.
+
+    Attributes:
+        novel: True when the candidate may join the pool under the index's rule.
+        score: the best exact ROUGE-L found; the exact maximum over the pool when the candidate was
+            rejected or ``nearest=True`` was asked (0.0 for an empty pool).
+        nearest: id of the pool item with that score (lowest id on ties); None when the pool is
+            empty or no pool item shares a token with the candidate.
+        nearest_text: the text of that pool item, or None.
+        id: the id the candidate received when it was added, else None.
+    """
+
+    novel: bool
+    score: float
+    nearest: int | None
+    nearest_text: str | None
+    id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexConfig:
+    """Settings of a ``NoveltyIndex`` (validated here; see ``NoveltyIndex`` for their meaning)."""
+
+    threshold: float = 0.7
+    tokenizer: str = "rouge"
+    use_stemmer: bool = False
+    rule: str = "paper"
+    mode: str = "exact"
+    minhash: bool = False
+    num_perm: int = 64
+    lsh_threshold: float = 0.5
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold!r}")
+        if self.tokenizer not in TOKENIZERS:
+            raise ConfigError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {self.tokenizer!r}")
+        if self.rule not in RULES:
+            raise ConfigError(
+                f"rule must be 'paper' (keep if every score < threshold) or 'original' "
+                f"(reject only if a score > threshold), got {self.rule!r}"
+            )
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be 'exact' or 'approximate' (MinHash LSH only), got {self.mode!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if not 2 <= self.num_perm <= 1024:
+            raise ConfigError(f"num_perm must be in [2, 1024], got {self.num_perm!r}")
+        if not 0.0 < self.lsh_threshold < 1.0:
+            raise ConfigError(f"lsh_threshold must be in (0, 1), got {self.lsh_threshold!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def _grow(array: np.ndarray, needed: int, fill: int) -> np.ndarray:
+    if needed <= array.shape[0]:
+        return array
+    size = max(needed, 2 * array.shape[0], 16)
+    grown = np.full(size, fill, dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return grown
+
+
+class NoveltyIndex:
+    """A growing pool of texts with an exact ROUGE-L novelty test.
+
+    Args:
+        threshold: the ROUGE-L bar (0.7 in SELF-INSTRUCT).
+        tokenizer: ``"rouge"`` (rouge-score's tokenizer, the default) or ``"unicode"`` (letters and
+            digits of every script, CJK split per character).
+        use_stemmer: Porter-stem tokens longer than 3 characters, as rouge-score does (needs nltk).
+        rule: ``"paper"`` keeps a candidate only if every score is < threshold; ``"original"``
+            rejects only if some score is > threshold (the released code's comparison).
+        mode: ``"exact"`` decides exactly as an exhaustive rouge-score scan would; ``"approximate"``
+            only verifies the pool items a MinHash LSH query returns (faster, may miss duplicates).
+        minhash: in exact mode, verify MinHash LSH candidates first (early reject); never changes
+            a decision.
+        backend: ``"auto"`` (Numba when available), ``"numba"`` or ``"python"`` (the plain twin).
+
+    Raises:
+        ConfigError: a setting out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.7,
+        tokenizer: str = "rouge",
+        use_stemmer: bool = False,
+        rule: str = "paper",
+        mode: str = "exact",
+        minhash: bool = False,
+        num_perm: int = 64,
+        lsh_threshold: float = 0.5,
+        backend: str = "auto",
+    ) -> None:
+        self.config = IndexConfig(
+            threshold=threshold,
+            tokenizer=tokenizer,
+            use_stemmer=use_stemmer,
+            rule=rule,
+            mode=mode,
+            minhash=minhash,
+            num_perm=num_perm,
+            lsh_threshold=lsh_threshold,
+            backend=backend,
+        )
+        if backend == "python":
+            self._k: Any = python_kernels
+        elif backend == "numba":
+            from . import _kernels
+
+            self._k = _kernels
+        else:
+            self._k = _default_kernels
+        self._tokenize = get_tokenizer(tokenizer, use_stemmer=use_stemmer)
+        self._lock = threading.RLock()
+        self._texts: list[str] = []
+        self._vocab: dict[str, int] = {}
+        self._n_tok = 0
+        self._stamp_value = 2
+        self._init_arrays()
+        self._lsh: Any = None
+        if mode == "approximate" or minhash:
+            from ._minhash import MinHashFinder
+
+            self._lsh = MinHashFinder(num_perm=num_perm, threshold=lsh_threshold)
+
+    def _init_arrays(self) -> None:
+        self._row_tok = np.zeros(1024, dtype=np.int32)
+        self._row_off = np.zeros(257, dtype=np.int64)
+        self._stamp = np.zeros(256, dtype=np.int64)
+        self._partial = np.zeros(256, dtype=np.int64)
+        self._tok_head = np.full(256, -1, dtype=np.int32)
+        self._tok_tail = np.full(256, -1, dtype=np.int32)
+        self._tok_fill = np.zeros(256, dtype=np.int32)
+        self._tok_df = np.zeros(256, dtype=np.int32)
+        self._slot = np.full(256, -1, dtype=np.int32)
+        self._blk_data = np.zeros(4096, dtype=np.int32)
+        self._blk_start = np.zeros(1024, dtype=np.int64)
+        self._blk_cap = np.zeros(1024, dtype=np.int32)
+        self._blk_next = np.full(1024, -1, dtype=np.int32)
+        self._used = np.zeros(2, dtype=np.int64)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    @property
+    def texts(self) -> list[str]:
+        """The added texts in id order (the live list: read it, do not modify it)."""
+        return self._texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __repr__(self) -> str:
+        return f"NoveltyIndex(len={len(self)}, threshold={self.config.threshold}, rule={self.config.rule!r})"
+
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens this index scores ``text`` by."""
+        return self._tokenize(text)
+
+    def add(self, text: str) -> int:
+        """Add ``text`` unconditionally; return its id (its insertion position)."""
+        with self._lock:
+            return self._add(text, self._tokenize(text))
+
+    def check(self, text: str, *, nearest: bool = False) -> Match:
+        """Judge ``text`` against the pool without adding it.
+
+        With ``nearest=True`` the score and nearest item are the exact maximum over the pool even
+        when the candidate is novel (costs more: rows far below the threshold must be searched).
+        """
+        with self._lock:
+            return self._check(self._tokenize(text), nearest)
+
+    def add_if_novel(self, text: str, *, nearest: bool = False) -> Match:
+        """Judge ``text`` and add it when novel; ``Match.id`` is then its new id."""
+        with self._lock:
+            tokens = self._tokenize(text)
+            match = self._check(tokens, nearest)
+            if not match.novel:
+                return match
+            new_id = self._add(text, tokens)
+            return Match(
+                novel=True,
+                score=match.score,
+                nearest=match.nearest,
+                nearest_text=match.nearest_text,
+                id=new_id,
+            )
+
+    def check_batch(self, texts: Iterable[str], *, add: bool = True, nearest: bool = False) -> list[Match]:
+        """Judge texts in order, exactly as one-by-one calls would; earlier novel texts count.
+
+        With ``add=False`` the index is left unchanged, but a text novel earlier in the batch
+        still rejects a later near-duplicate; such a batch item is reported with the id it would
+        have received (``len(index) + k`` for the k-th novel text) and ``Match.id`` stays None.
+        """
+        with self._lock:
+            if add:
+                return [self.add_if_novel(text, nearest=nearest) for text in texts]
+            scratch = NoveltyIndex(**self.config.as_dict())
+            offset = len(self)
+            results: list[Match] = []
+            for text in texts:
+                tokens = self._tokenize(text)
+                pooled = self._check(tokens, nearest)
+                local = scratch._check(tokens, nearest)
+                if local.nearest is not None and (
+                    pooled.nearest is None or local.score > pooled.score
+                ):
+                    best = Match(
+                        novel=False,
+                        score=local.score,
+                        nearest=local.nearest + offset,
+                        nearest_text=local.nearest_text,
+                    )
+                else:
+                    best = pooled
+                novel = pooled.novel and local.novel
+                results.append(
+                    Match(novel=novel, score=best.score, nearest=best.nearest, nearest_text=best.nearest_text)
+                )
+                if novel:
+                    scratch._add(text, tokens)
+            return results
+
+    def snapshot(self) -> bytes:
+        """Serialize the whole index (settings, texts, arrays) to bytes for ``restore``."""
+        with self._lock:
+            meta = orjson.dumps(
+                {
+                    "config": self.config.as_dict(),
+                    "texts": self._texts,
+                    "vocab": list(self._vocab),
+                    "n_tok": self._n_tok,
+                }
+            )
+            n = len(self._texts)
+            buffer = io.BytesIO()
+            np.savez(
+                buffer,
+                meta=np.frombuffer(meta, dtype=np.uint8),
+                row_tok=self._row_tok[: self._n_tok],
+                row_off=self._row_off[: n + 1],
+                tok_head=self._tok_head[: len(self._vocab)],
+                tok_tail=self._tok_tail[: len(self._vocab)],
+                tok_fill=self._tok_fill[: len(self._vocab)],
+                tok_df=self._tok_df[: len(self._vocab)],
+                blk_data=self._blk_data[: self._used[0]],
+                blk_start=self._blk_start[: self._used[1]],
+                blk_cap=self._blk_cap[: self._used[1]],
+                blk_next=self._blk_next[: self._used[1]],
+                used=self._used,
+            )
+            return _SNAPSHOT_MAGIC + buffer.getvalue()
+
+    @classmethod
+    def restore(cls, data: bytes) -> NoveltyIndex:
+        """Rebuild an index from ``snapshot()`` bytes.
+
+        Raises:
+            ConfigError: the bytes are not a snapshot of this format.
+        """
+        if not data.startswith(_SNAPSHOT_MAGIC):
+            raise ConfigError("not a NoveltyIndex snapshot (missing header)")
+        try:
+            arrays = np.load(io.BytesIO(data[len(_SNAPSHOT_MAGIC) :]), allow_pickle=False)
+            meta = orjson.loads(arrays["meta"].tobytes())
+            index = cls(**meta["config"])
+            index._texts = list(meta["texts"])
+            index._vocab = {token: i for i, token in enumerate(meta["vocab"])}
+            index._n_tok = int(meta["n_tok"])
+            n, v = len(index._texts), len(index._vocab)
+            index._row_tok = _grow(arrays["row_tok"].astype(np.int32), max(index._n_tok, 16), 0)
+            index._row_off = _grow(arrays["row_off"].astype(np.int64), n + 2, 0)
+            index._stamp = np.zeros(index._row_off.shape[0], dtype=np.int64)
+            index._partial = np.zeros(index._row_off.shape[0], dtype=np.int64)
+            index._tok_head = _grow(arrays["tok_head"].astype(np.int32), v + 1, -1)
+            index._tok_tail = _grow(arrays["tok_tail"].astype(np.int32), v + 1, -1)
+            index._tok_fill = _grow(arrays["tok_fill"].astype(np.int32), v + 1, 0)
+            index._tok_df = _grow(arrays["tok_df"].astype(np.int32), v + 1, 0)
+            index._slot = np.full(index._tok_head.shape[0], -1, dtype=np.int32)
+            index._used = arrays["used"].astype(np.int64)
+            index._blk_data = _grow(arrays["blk_data"].astype(np.int32), int(index._used[0]) + 16, 0)
+            blocks = int(index._used[1]) + 16
+            index._blk_start = _grow(arrays["blk_start"].astype(np.int64), blocks, 0)
+            index._blk_cap = _grow(arrays["blk_cap"].astype(np.int32), blocks, 0)
+            index._blk_next = _grow(arrays["blk_next"].astype(np.int32), blocks, -1)
+        except (KeyError, ValueError, OSError, orjson.JSONDecodeError) as error:
+            raise ConfigError(f"corrupt NoveltyIndex snapshot: {error}") from error
+        if index._lsh is not None:
+            for row, text in enumerate(index._texts):
+                index._lsh.insert(row, index._tokenize(text))
+        return index
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _encode(self, tokens: Sequence[str]) -> np.ndarray:
+        get = self._vocab.get
+        return np.fromiter((get(t, -1) for t in tokens), dtype=np.int32, count=len(tokens))
+
+    def _add(self, text: str, tokens: list[str]) -> int:
+        vocab = self._vocab
+        ids = [vocab.setdefault(t, len(vocab)) for t in tokens]
+        v = len(vocab)
+        if v > self._tok_head.shape[0]:
+            self._tok_head = _grow(self._tok_head, v, -1)
+            self._tok_tail = _grow(self._tok_tail, v, -1)
+            self._tok_fill = _grow(self._tok_fill, v, 0)
+            self._tok_df = _grow(self._tok_df, v, 0)
+            self._slot = _grow(self._slot, v, -1)
+        row = len(self._texts)
+        if row + 2 > self._row_off.shape[0]:
+            self._row_off = _grow(self._row_off, row + 2, 0)
+            self._stamp = _grow(self._stamp, self._row_off.shape[0], 0)
+            self._partial = _grow(self._partial, self._row_off.shape[0], 0)
+        start = self._n_tok
+        self._row_tok = _grow(self._row_tok, start + len(ids), 0)
+        self._row_tok[start : start + len(ids)] = ids
+        distinct = np.fromiter(dict.fromkeys(ids), dtype=np.int32)
+        while True:
+            status = self._k.add_row(
+                distinct,
+                row,
+                self._blk_data,
+                self._blk_start,
+                self._blk_cap,
+                self._blk_next,
+                self._tok_tail,
+                self._tok_head,
+                self._tok_fill,
+                self._tok_df,
+                self._used,
+            )
+            if status == 0:
+                break
+            words, blocks = divmod(-int(status), 1 << 20)
+            self._blk_data = _grow(self._blk_data, int(self._used[0]) + words, 0)
+            self._blk_start = _grow(self._blk_start, int(self._used[1]) + blocks, 0)
+            self._blk_cap = _grow(self._blk_cap, self._blk_start.shape[0], 0)
+            self._blk_next = _grow(self._blk_next, self._blk_start.shape[0], -1)
+        self._n_tok = start + len(ids)
+        self._row_off[row + 1] = self._n_tok
+        self._texts.append(text)
+        if self._lsh is not None:
+            self._lsh.insert(row, tokens)
+        return row
+
+    def _next_stamp(self) -> int:
+        self._stamp_value += 2
+        if self._stamp_value >= _STAMP_LIMIT:
+            self._stamp[:] = 0
+            self._stamp_value = 2
+        return self._stamp_value
+
+    def _check(self, tokens: list[str], nearest: bool) -> Match:
+        config = self.config
+        if not self._texts:
+            return Match(novel=True, score=0.0, nearest=None, nearest_text=None)
+        query = self._encode(tokens)
+        best, best_id = -1.0, -1
+        if self._lsh is not None and len(query):
+            rows = self._lsh.query(tokens)
+            if rows:
+                rows_arr = np.array(sorted(rows), dtype=np.int32)
+                scores = self._k.score_rows(query, rows_arr, self._row_tok, self._row_off, self._slot)
+                i = int(np.argmax(scores))
+                if scores[i] > 0.0:
+                    best, best_id = float(scores[i]), int(rows_arr[i])
+        if config.mode == "exact":
+            best, best_id, _ = self._k.search(
+                query,
+                config.threshold,
+                nearest,
+                best,
+                best_id,
+                self._next_stamp(),
+                self._row_tok,
+                self._row_off,
+                self._blk_data,
+                self._blk_start,
+                self._blk_cap,
+                self._blk_next,
+                self._tok_head,
+                self._tok_tail,
+                self._tok_fill,
+                self._tok_df,
+                self._slot,
+                self._stamp,
+                self._partial,
+            )
+        best = float(best)
+        best_id = int(best_id)
+        if config.rule == "paper":
+            novel = best < config.threshold
+        else:
+            novel = best <= config.threshold
+        if best_id < 0 or best <= 0.0:
+            return Match(novel=novel, score=0.0, nearest=None, nearest_text=None)
+        return Match(novel=novel, score=best, nearest=best_id, nearest_text=self._texts[best_id])

@@ -1,0 +1,377 @@
+"""Numba kernels: bit-parallel LCS over token ids and the index search built on it.
+
+Every function here has a plain-Python twin of the same name and signature in ``_kernels_py``;
+``selfinstruct.dedup._backend`` picks one at import. Compiled code is cached on disk
+(``cache=True``), so only the first run on a machine pays the compile time.
+
+LCS is the bit-vector recurrence of Allison & Dix (1986) in Hyyrö's form: with ``M[c]`` the
+bit-set of positions where the query holds token ``c`` and ``V`` starting all ones, each token ``c``
+of the other sequence does ``U = V & M[c]; V = (V + U) | (V - U)``; the LCS length is the number of
+zero bits left in ``V``. Because ``U`` is a subset of ``V``, ``V - U`` never borrows, so sequences
+longer than 64 tokens only need the carry of the addition propagated across words. Tokens of the
+other sequence that do not occur in the query have ``M[c] = 0`` and leave ``V`` unchanged, so they are
+skipped with one table look-up.
+
+The ROUGE-L F-measure is computed with rouge-score's float64 expression,
+``P = L / n``, ``R = L / m``, ``2 * P * R / (P + R)``, so scores are bit-identical to it.
+Pruning uses exact integer bounds compared with a small slack (``_SLACK``): a bound may let a row
+through that cannot pass, never the reverse; every decision is made on the exact float.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "add_row",
+    "fmeasure",
+    "lcs_length",
+    "score_rows",
+    "search",
+]
+
+_SLACK = 1e-9
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+
+
+@njit(cache=True, nogil=True)
+def fmeasure(lcs: int, m: int, n: int) -> float:
+    """ROUGE-L F-measure exactly as rouge-score computes it (0.0 when either side is empty)."""
+    if m == 0 or n == 0 or lcs == 0:
+        return 0.0
+    precision = lcs / n
+    recall = lcs / m
+    return 2 * precision * recall / (precision + recall)
+
+
+@njit(cache=True, nogil=True)
+def _popcount(x: np.uint64) -> int:
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, nogil=True)
+def _zeros_low(v: np.ndarray, m: int) -> int:
+    """Number of zero bits among the low ``m`` bits of the multi-word vector ``v``."""
+    zeros = 0
+    words = (m + 63) >> 6
+    for w in range(words):
+        bits = 64 if (w + 1) * 64 <= m else m - w * 64
+        word = ~v[w]
+        if bits < 64:
+            word &= (_ONE << np.uint64(bits)) - _ONE
+        zeros += _popcount(word)
+    return zeros
+
+
+@njit(cache=True, nogil=True)
+def _lcs_masked(masks: np.ndarray, m: int, slot: np.ndarray, other: np.ndarray, lo: int, hi: int) -> int:
+    """LCS of the query (as ``masks`` rows, ``slot[token]`` -> row or -1) and ``other[lo:hi]``."""
+    words = (m + 63) >> 6
+    if words == 1:
+        v = _ALL
+        for p in range(lo, hi):
+            s = slot[other[p]]
+            if s < 0:
+                continue
+            u = v & masks[s, 0]
+            v = (v + u) | (v - u)
+        word = ~v
+        if m < 64:
+            word &= (_ONE << np.uint64(m)) - _ONE
+        return _popcount(word)
+    vec = np.full(words, _ALL, dtype=np.uint64)
+    for p in range(lo, hi):
+        s = slot[other[p]]
+        if s < 0:
+            continue
+        carry = _ZERO
+        for w in range(words):
+            x = vec[w]
+            u = x & masks[s, w]
+            total = x + u
+            c1 = total < x
+            total2 = total + carry
+            c2 = total2 < total
+            vec[w] = total2 | (x - u)
+            carry = _ONE if (c1 or c2) else _ZERO
+    return _zeros_low(vec, m)
+
+
+@njit(cache=True, nogil=True)
+def _build_masks(query: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``slot`` for the query's known tokens; return (masks, distinct tokens in slot order)."""
+    m = query.shape[0]
+    words = max(1, (m + 63) >> 6)
+    distinct = np.empty(m, dtype=np.int32)
+    k = 0
+    for p in range(m):
+        t = query[p]
+        if t >= 0 and slot[t] < 0:
+            slot[t] = k
+            distinct[k] = t
+            k += 1
+    masks = np.zeros((max(k, 1), words), dtype=np.uint64)
+    for p in range(m):
+        t = query[p]
+        if t >= 0:
+            s = slot[t]
+            masks[s, p >> 6] |= _ONE << np.uint64(p & 63)
+    return masks, distinct[:k]
+
+
+@njit(cache=True, nogil=True)
+def _clear_slots(slot: np.ndarray, distinct: np.ndarray) -> None:
+    for i in range(distinct.shape[0]):
+        slot[distinct[i]] = -1
+
+
+@njit(cache=True, nogil=True)
+def lcs_length(a: np.ndarray, b: np.ndarray) -> int:
+    """Length of the longest common subsequence of two int32 token-id arrays (ids >= 0)."""
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return 0
+    top = 0
+    for p in range(a.shape[0]):
+        top = max(top, a[p])
+    for p in range(b.shape[0]):
+        top = max(top, b[p])
+    slot = np.full(top + 1, -1, dtype=np.int32)
+    masks, _ = _build_masks(a, slot)
+    return _lcs_masked(masks, a.shape[0], slot, b, 0, b.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def score_rows(
+    query: np.ndarray,
+    rows: np.ndarray,
+    row_tok: np.ndarray,
+    row_off: np.ndarray,
+    slot: np.ndarray,
+) -> np.ndarray:
+    """Exact ROUGE-L F of ``query`` against each pool row in ``rows`` (``slot`` all -1, left so)."""
+    out = np.zeros(rows.shape[0], dtype=np.float64)
+    m = query.shape[0]
+    if m == 0:
+        return out
+    masks, distinct = _build_masks(query, slot)
+    for i in range(rows.shape[0]):
+        y = rows[i]
+        lo = row_off[y]
+        hi = row_off[y + 1]
+        lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi) if distinct.shape[0] > 0 else 0
+        out[i] = fmeasure(lcs, m, hi - lo)
+    _clear_slots(slot, distinct)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def add_row(
+    distinct: np.ndarray,
+    row: int,
+    blk_data: np.ndarray,
+    blk_start: np.ndarray,
+    blk_cap: np.ndarray,
+    blk_next: np.ndarray,
+    tok_tail: np.ndarray,
+    tok_head: np.ndarray,
+    tok_fill: np.ndarray,
+    tok_df: np.ndarray,
+    used: np.ndarray,
+) -> int:
+    """Append ``row`` to the posting list of each distinct token id.
+
+    Posting lists are chains of blocks whose capacity doubles (4 .. 1024 entries) so a common
+    token walks few links. ``used`` holds [data words used, blocks used]. Returns 0 on success, or
+    the number of data words and blocks still needed (as ``-(words * 2**20 + blocks)``) when the
+    caller must grow the arrays first; then nothing has been changed.
+    """
+    need_words = 0
+    need_blocks = 0
+    for i in range(distinct.shape[0]):
+        t = distinct[i]
+        tail = tok_tail[t]
+        if tail < 0:
+            need_words += 4
+            need_blocks += 1
+        elif tok_fill[t] == blk_cap[tail]:
+            need_words += min(2 * blk_cap[tail], 1024)
+            need_blocks += 1
+    if used[0] + need_words > blk_data.shape[0] or used[1] + need_blocks > blk_start.shape[0]:
+        return -(need_words * (1 << 20) + need_blocks)
+    for i in range(distinct.shape[0]):
+        t = distinct[i]
+        tail = tok_tail[t]
+        if tail < 0 or tok_fill[t] == blk_cap[tail]:
+            cap = 4 if tail < 0 else min(2 * blk_cap[tail], 1024)
+            b = used[1]
+            blk_start[b] = used[0]
+            blk_cap[b] = cap
+            blk_next[b] = -1
+            used[0] += cap
+            used[1] += 1
+            if tail < 0:
+                tok_head[t] = b
+            else:
+                blk_next[tail] = b
+            tok_tail[t] = b
+            tok_fill[t] = 0
+            tail = b
+        blk_data[blk_start[tail] + tok_fill[t]] = row
+        tok_fill[t] += 1
+        tok_df[t] += 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
+    """Could a pair with LCS <= ``lcs_bound`` and lengths m, n score >= ``bar`` (with slack)?"""
+    b = min(lcs_bound, m, n)
+    if b <= 0:
+        return False
+    return 2.0 * b >= (bar - _SLACK) * (m + n)
+
+
+@njit(cache=True, nogil=True)
+def search(
+    query: np.ndarray,
+    threshold: float,
+    nearest: bool,
+    init_best: float,
+    init_id: int,
+    stamp_value: int,
+    row_tok: np.ndarray,
+    row_off: np.ndarray,
+    blk_data: np.ndarray,
+    blk_start: np.ndarray,
+    blk_cap: np.ndarray,
+    blk_next: np.ndarray,
+    tok_head: np.ndarray,
+    tok_tail: np.ndarray,
+    tok_fill: np.ndarray,
+    tok_df: np.ndarray,
+    slot: np.ndarray,
+    stamp: np.ndarray,
+    partial: np.ndarray,
+) -> tuple[float, int, int]:
+    """Best exact ROUGE-L of ``query`` over the pool, pruned by exact bounds.
+
+    ``query`` holds token ids (-1 for tokens the pool has never seen). Rows that could score
+    >= ``threshold`` are all verified, so when the returned score is >= ``threshold`` it is the exact
+    maximum; with ``nearest`` a second pass finds the exact maximum below the threshold too.
+    ``init_best``/``init_id`` seed the search with an already verified row (or -1.0 / -1).
+    Scratch arrays: ``slot`` is all -1 on entry and exit; ``stamp`` entries equal to
+    ``stamp_value`` or ``stamp_value + 1`` mean "seen in pass 1 / 2" (the caller advances it by 2).
+
+    Returns (best score or -1.0, best row or -1, rows verified).
+    """
+    m = query.shape[0]
+    best = init_best
+    best_id = init_id
+    verified = 0
+    if m == 0:
+        return best, best_id, verified
+    masks, distinct = _build_masks(query, slot)
+    k = distinct.shape[0]
+    if k == 0:
+        _clear_slots(slot, distinct)
+        return best, best_id, verified
+    counts = np.zeros(k, dtype=np.int64)
+    for p in range(m):
+        if query[p] >= 0:
+            counts[slot[query[p]]] += 1
+    # Rare tokens first (by document frequency, then id), so the unseen-row bound falls fast.
+    keys = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        keys[i] = (np.int64(tok_df[distinct[i]]) << 32) + distinct[i]
+    order = np.argsort(keys)
+    remaining = np.zeros(k + 1, dtype=np.int64)
+    for j in range(k - 1, -1, -1):
+        remaining[j] = remaining[j + 1] + counts[order[j]]
+
+    # Pass 1: every row that could reach max(threshold, best), found by count filtering.
+    bar = max(threshold, best)
+    cand = np.empty(64, dtype=np.int32)
+    n_cand = 0
+    stop = k
+    for j in range(k):
+        r = remaining[j]
+        if not _reach(r, m, r, bar):
+            stop = j
+            break
+        c = counts[order[j]]
+        t = distinct[order[j]]
+        b = tok_head[t]
+        while b >= 0:
+            lo = blk_start[b]
+            fill = tok_fill[t] if b == tok_tail[t] else blk_cap[b]
+            for q in range(lo, lo + fill):
+                y = blk_data[q]
+                if stamp[y] != stamp_value:
+                    stamp[y] = stamp_value
+                    n = row_off[y + 1] - row_off[y]
+                    if _reach(r, m, n, bar):
+                        partial[y] = c
+                        if n_cand == cand.shape[0]:
+                            grown = np.empty(2 * n_cand, dtype=np.int32)
+                            grown[:n_cand] = cand
+                            cand = grown
+                        cand[n_cand] = y
+                        n_cand += 1
+                    else:
+                        partial[y] = -1
+                elif partial[y] >= 0:
+                    partial[y] += c
+            b = blk_next[b]
+    rest = remaining[stop]
+    for i in range(n_cand):
+        y = cand[i]
+        lo = row_off[y]
+        hi = row_off[y + 1]
+        n = hi - lo
+        if not _reach(partial[y] + rest, m, n, max(threshold, best)):
+            continue
+        lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi)
+        verified += 1
+        f = fmeasure(lcs, m, n)
+        if f > best or (f == best and y < best_id):
+            best = f
+            best_id = y
+
+    if nearest and best < threshold:
+        # Pass 2: the exact maximum lies below the threshold; look for any row that can beat it,
+        # verifying rows when first met (rare tokens first, so good matches come early).
+        seen2 = stamp_value + 1
+        for j in range(k):
+            r = remaining[j]
+            if not _reach(r, m, r, max(best, 0.0)):
+                break
+            t = distinct[order[j]]
+            b = tok_head[t]
+            while b >= 0:
+                lo_b = blk_start[b]
+                fill = tok_fill[t] if b == tok_tail[t] else blk_cap[b]
+                for q in range(lo_b, lo_b + fill):
+                    y = blk_data[q]
+                    if stamp[y] == seen2:
+                        continue
+                    stamp[y] = seen2
+                    lo = row_off[y]
+                    hi = row_off[y + 1]
+                    n = hi - lo
+                    if not _reach(r, m, n, max(best, 0.0)):
+                        continue
+                    lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi)
+                    verified += 1
+                    f = fmeasure(lcs, m, n)
+                    if f > best or (f == best and y < best_id):
+                        best = f
+                        best_id = y
+                b = blk_next[b]
+    _clear_slots(slot, distinct)
+    return best, best_id, verified

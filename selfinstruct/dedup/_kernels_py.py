@@ -1,0 +1,232 @@
+"""Plain-Python twins of ``_kernels``: same names, signatures, arrays and results, no Numba.
+
+Python integers are unbounded, so the bit-parallel LCS needs no multi-word carry here. The
+index arrays are read and written exactly as the compiled kernels do, so the two are
+interchangeable under one index; the scratch arrays (``slot``, ``stamp``, ``partial``) are accepted
+for the common signature and left untouched (dicts and sets do their job here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["add_row", "fmeasure", "lcs_length", "score_rows", "search"]
+
+_SLACK = 1e-9
+
+
+def fmeasure(lcs: int, m: int, n: int) -> float:
+    """ROUGE-L F-measure exactly as rouge-score computes it (0.0 when either side is empty)."""
+    if m == 0 or n == 0 or lcs == 0:
+        return 0.0
+    precision = lcs / n
+    recall = lcs / m
+    return 2 * precision * recall / (precision + recall)
+
+
+def _masks(query: list[int]) -> dict[int, int]:
+    masks: dict[int, int] = {}
+    for position, token in enumerate(query):
+        if token >= 0:
+            masks[token] = masks.get(token, 0) | (1 << position)
+    return masks
+
+
+def _lcs(masks: dict[int, int], m: int, other: list[int]) -> int:
+    full = (1 << m) - 1
+    v = full
+    for token in other:
+        mask = masks.get(token)
+        if mask is None:
+            continue
+        u = v & mask
+        v = ((v + u) | (v - u)) & full
+    return m - bin(v).count("1")
+
+
+def lcs_length(a: np.ndarray, b: np.ndarray) -> int:
+    """Length of the longest common subsequence of two int32 token-id arrays (ids >= 0)."""
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return 0
+    return _lcs(_masks(a.tolist()), a.shape[0], b.tolist())
+
+
+def score_rows(
+    query: np.ndarray,
+    rows: np.ndarray,
+    row_tok: np.ndarray,
+    row_off: np.ndarray,
+    slot: np.ndarray,
+) -> np.ndarray:
+    """Exact ROUGE-L F of ``query`` against each pool row in ``rows`` (``slot`` all -1, left so)."""
+    out = np.zeros(rows.shape[0], dtype=np.float64)
+    m = query.shape[0]
+    if m == 0:
+        return out
+    masks = _masks(query.tolist())
+    for i, y in enumerate(rows.tolist()):
+        lo, hi = int(row_off[y]), int(row_off[y + 1])
+        out[i] = fmeasure(_lcs(masks, m, row_tok[lo:hi].tolist()), m, hi - lo)
+    return out
+
+
+def add_row(
+    distinct: np.ndarray,
+    row: int,
+    blk_data: np.ndarray,
+    blk_start: np.ndarray,
+    blk_cap: np.ndarray,
+    blk_next: np.ndarray,
+    tok_tail: np.ndarray,
+    tok_head: np.ndarray,
+    tok_fill: np.ndarray,
+    tok_df: np.ndarray,
+    used: np.ndarray,
+) -> int:
+    """Append ``row`` to the posting list of each distinct token id (see the Numba kernel)."""
+    need_words = need_blocks = 0
+    for t in distinct.tolist():
+        tail = int(tok_tail[t])
+        if tail < 0:
+            need_words += 4
+            need_blocks += 1
+        elif tok_fill[t] == blk_cap[tail]:
+            need_words += min(2 * int(blk_cap[tail]), 1024)
+            need_blocks += 1
+    if used[0] + need_words > blk_data.shape[0] or used[1] + need_blocks > blk_start.shape[0]:
+        return -(need_words * (1 << 20) + need_blocks)
+    for t in distinct.tolist():
+        tail = int(tok_tail[t])
+        if tail < 0 or tok_fill[t] == blk_cap[tail]:
+            cap = 4 if tail < 0 else min(2 * int(blk_cap[tail]), 1024)
+            b = int(used[1])
+            blk_start[b] = used[0]
+            blk_cap[b] = cap
+            blk_next[b] = -1
+            used[0] += cap
+            used[1] += 1
+            if tail < 0:
+                tok_head[t] = b
+            else:
+                blk_next[tail] = b
+            tok_tail[t] = b
+            tok_fill[t] = 0
+            tail = b
+        blk_data[blk_start[tail] + tok_fill[t]] = row
+        tok_fill[t] += 1
+        tok_df[t] += 1
+    return 0
+
+
+def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
+    b = min(lcs_bound, m, n)
+    if b <= 0:
+        return False
+    return 2.0 * b >= (bar - _SLACK) * (m + n)
+
+
+def _postings(
+    t: int,
+    blk_data: np.ndarray,
+    blk_start: np.ndarray,
+    blk_cap: np.ndarray,
+    blk_next: np.ndarray,
+    tok_head: np.ndarray,
+    tok_tail: np.ndarray,
+    tok_fill: np.ndarray,
+) -> list[int]:
+    rows: list[int] = []
+    b = int(tok_head[t])
+    while b >= 0:
+        fill = int(tok_fill[t]) if b == tok_tail[t] else int(blk_cap[b])
+        start = int(blk_start[b])
+        rows.extend(blk_data[start : start + fill].tolist())
+        b = int(blk_next[b])
+    return rows
+
+
+def search(
+    query: np.ndarray,
+    threshold: float,
+    nearest: bool,
+    init_best: float,
+    init_id: int,
+    stamp_value: int,
+    row_tok: np.ndarray,
+    row_off: np.ndarray,
+    blk_data: np.ndarray,
+    blk_start: np.ndarray,
+    blk_cap: np.ndarray,
+    blk_next: np.ndarray,
+    tok_head: np.ndarray,
+    tok_tail: np.ndarray,
+    tok_fill: np.ndarray,
+    tok_df: np.ndarray,
+    slot: np.ndarray,
+    stamp: np.ndarray,
+    partial: np.ndarray,
+) -> tuple[float, int, int]:
+    """Best exact ROUGE-L of ``query`` over the pool, pruned by exact bounds (see the Numba kernel)."""
+    m = query.shape[0]
+    best, best_id, verified = float(init_best), int(init_id), 0
+    q = query.tolist()
+    masks = _masks(q)
+    if m == 0 or not masks:
+        return best, best_id, verified
+    counts: dict[int, int] = {}
+    for t in q:
+        if t >= 0:
+            counts[t] = counts.get(t, 0) + 1
+    order = sorted(counts, key=lambda t: (int(tok_df[t]), t))
+    remaining = [0] * (len(order) + 1)
+    for j in range(len(order) - 1, -1, -1):
+        remaining[j] = remaining[j + 1] + counts[order[j]]
+    arrays = (blk_data, blk_start, blk_cap, blk_next, tok_head, tok_tail, tok_fill)
+
+    def verify(y: int) -> None:
+        nonlocal best, best_id, verified
+        lo, hi = int(row_off[y]), int(row_off[y + 1])
+        f = fmeasure(_lcs(masks, m, row_tok[lo:hi].tolist()), m, hi - lo)
+        verified += 1
+        if f > best or (f == best and y < best_id):
+            best, best_id = f, y
+
+    bar = max(threshold, best)
+    cand: list[int] = []
+    partial_of: dict[int, int] = {}
+    stop = len(order)
+    for j, t in enumerate(order):
+        r = remaining[j]
+        if not _reach(r, m, r, bar):
+            stop = j
+            break
+        for y in _postings(t, *arrays):
+            if y not in partial_of:
+                n = int(row_off[y + 1] - row_off[y])
+                if _reach(r, m, n, bar):
+                    partial_of[y] = counts[t]
+                    cand.append(y)
+                else:
+                    partial_of[y] = -1
+            elif partial_of[y] >= 0:
+                partial_of[y] += counts[t]
+    rest = remaining[stop]
+    for y in cand:
+        n = int(row_off[y + 1] - row_off[y])
+        if _reach(partial_of[y] + rest, m, n, max(threshold, best)):
+            verify(y)
+
+    if nearest and best < threshold:
+        seen: set[int] = set()
+        for j, t in enumerate(order):
+            r = remaining[j]
+            if not _reach(r, m, r, max(best, 0.0)):
+                break
+            for y in _postings(t, *arrays):
+                if y in seen:
+                    continue
+                seen.add(y)
+                n = int(row_off[y + 1] - row_off[y])
+                if _reach(r, m, n, max(best, 0.0)):
+                    verify(y)
+    return best, best_id, verified
