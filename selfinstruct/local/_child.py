@@ -1,6 +1,7 @@
 """Start-up shim for the embedded model server process; run by path, never imported by selfinstruct.
 
-Usage: ``python _child.py PARENT_PID [llama_cpp.server arguments...]``
+Usage: ``python _child.py PARENT_PID SERVER [server arguments...]`` where SERVER is a module name
+(``llama_cpp.server``) or the path of a ``.py`` script that takes the same flags (tests use one).
 
 Running this file by path (not ``-m selfinstruct...``) keeps the child from importing the
 selfinstruct package (and numba) just to start a server. Before it hands over to
@@ -43,10 +44,12 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _watch_stdin() -> None:
     """Stop the server once the parent's end of the stdin pipe is closed (parent exited or stopping us)."""
+    # os.read on the raw descriptor: a thread blocked in sys.stdin.buffer.read would hold the
+    # buffer's lock and abort interpreter shutdown.
     try:
-        while sys.stdin.buffer.read(4096):
+        while os.read(0, 4096):
             pass
-    except (OSError, ValueError):
+    except OSError:
         pass
     os.kill(os.getpid(), signal.SIGTERM)
     threading.Event().wait(_WATCHDOG_GRACE_SECONDS)
@@ -72,16 +75,21 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or ".") == here:
         del sys.path[0]
-    if len(sys.argv) < 2 or not sys.argv[1].isdigit():
-        sys.exit("usage: _child.py PARENT_PID [llama_cpp.server arguments...]")
+    if len(sys.argv) < 3 or not sys.argv[1].isdigit():
+        sys.exit("usage: _child.py PARENT_PID SERVER [server arguments...]")
     parent_pid = int(sys.argv[1])
+    target = sys.argv[2]
     _die_with_parent(parent_pid)
-    _drop_settings_from_environment()
 
     import runpy
 
-    sys.argv = ["llama_cpp.server", *sys.argv[2:]]
-    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+    sys.argv = [target, *sys.argv[3:]]
+    if target.endswith(".py"):
+        runpy.run_path(target, run_name="__main__")
+    else:
+        if target == "llama_cpp.server":
+            _drop_settings_from_environment()
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":

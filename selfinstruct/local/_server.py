@@ -43,12 +43,14 @@ LOCAL_HINT: Final = (
 
 HOST: Final = "127.0.0.1"
 _CHILD_SCRIPT: Final = Path(__file__).with_name("_child.py")
-_STOP_GRACE_SECONDS: Final = 5.0
+# What the child runs: a module name, or a .py script taking the same flags (the tests swap in one).
+_SERVER_TARGET = "llama_cpp.server"
+_STOP_GRACE_SECONDS = 5.0
 _TAIL_BYTES: Final = 8192
 _TAIL_LINES: Final = 30
 _POLL_FIRST_DELAY: Final = 0.05
 _POLL_MAX_DELAY: Final = 0.5
-_PROBE_TIMEOUT: Final = 5.0
+_PROBE_TIMEOUT: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class _ServerProcess:
             sys.executable,
             str(_CHILD_SCRIPT),
             str(os.getpid()),
+            _SERVER_TARGET,
             "--model",
             str(path),
             "--model_alias",
@@ -271,27 +274,37 @@ class _ServerProcess:
             _PortTakenError: the server could not bind its port.
             LocalServerError: the server exited, or did not answer within ``startup_timeout`` seconds.
         """
-        deadline = self.started + startup_timeout
+        outcome = "timeout"
+        async with anyio.create_task_group() as group:
+
+            async def watch_exit() -> None:
+                nonlocal outcome
+                await self.process.wait()
+                outcome = "died"
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_exit)
+            with anyio.move_on_after(self.started + startup_timeout - anyio.current_time()):
+                await self._poll_until_ready()
+                outcome = "ready"
+            group.cancel_scope.cancel()
+        # An answer only counts if our process is still alive (not someone else on that port).
+        if outcome == "died" or self.returncode is not None:
+            self._raise_died()
+        if outcome == "timeout":
+            raise LocalServerError(
+                f"the local model server for {self.path} did not answer within {startup_timeout:g} s",
+                stderr_tail=self.read_tail(),
+            )
+        self.startup_seconds = anyio.current_time() - self.started
+
+    async def _poll_until_ready(self) -> None:
+        """Poll ``GET /v1/models`` with a short backoff until it lists our model."""
         delay = _POLL_FIRST_DELAY
         url = f"{self.base_url}/models"
-        probe_timeout = aiohttp.ClientTimeout(total=_PROBE_TIMEOUT)
-        async with aiohttp.ClientSession(timeout=probe_timeout) as session:
-            while True:
-                if self.returncode is not None:
-                    self._raise_died()
-                if await self._answers(session, url):
-                    # The answer must come from our process, not from someone else on that port.
-                    if self.returncode is not None:
-                        self._raise_died()
-                    self.startup_seconds = anyio.current_time() - self.started
-                    return
-                remaining = deadline - anyio.current_time()
-                if remaining <= 0:
-                    raise LocalServerError(
-                        f"the local model server for {self.path} did not answer within {startup_timeout:g} s",
-                        stderr_tail=self.read_tail(),
-                    )
-                await anyio.sleep(min(delay, remaining))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_PROBE_TIMEOUT)) as session:
+            while not await self._answers(session, url):
+                await anyio.sleep(delay)
                 delay = min(delay * 1.5, _POLL_MAX_DELAY)
 
     async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
