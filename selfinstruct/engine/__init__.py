@@ -1,5 +1,37 @@
-"""The async request engine (work in progress: the clock is in place, the rest follows)."""
+"""The async request engine: concurrent OpenAI-compatible calls with limits, retries and a journal.
+
+    async with Engine(EngineConfig(model="m", base_urls=["http://127.0.0.1:8000/v1"])) as engine:
+        async for result in engine.run(Request(prompt=p, params={"max_tokens": 64}) for p in prompts):
+            print(result.request.id, result.text if result.ok else result.error)
+
+Modules: ``requests`` (Request/Result and the key), ``config``, ``http`` (one call and error
+classification), ``retry``, ``limits`` (RPM/TPM limiter), ``adaptive`` (AIMD window),
+``endpoints`` (several base URLs), ``journal`` (durable results, resume), ``stats``, ``clock``,
+``engine`` (the Engine).
+"""
 
 from .clock import Clock, FakeClock, RealClock
+from .config import EngineConfig
+from .engine import Engine
+from .journal import Journal, read_journal
+from .limits import RateLimiter
+from .requests import ErrorInfo, Request, Result, Usage
+from .retry import RetryPolicy
+from .stats import EngineStats
 
-__all__ = ["Clock", "FakeClock", "RealClock"]
+__all__ = [
+    "Clock",
+    "Engine",
+    "EngineConfig",
+    "EngineStats",
+    "ErrorInfo",
+    "FakeClock",
+    "Journal",
+    "RateLimiter",
+    "RealClock",
+    "Request",
+    "Result",
+    "RetryPolicy",
+    "Usage",
+    "read_journal",
+]

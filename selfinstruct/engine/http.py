@@ -1,0 +1,282 @@
+"""One HTTP call to an OpenAI-compatible server: build the body, POST, parse, classify errors.
+
+Every failure becomes an ``APIError`` (the server answered with an error status) or a
+``CallFailed`` (a ``TransportError``: reset, timeout, truncated or invalid body); ``error_kind``
+maps either to the cause name used in ``ErrorInfo.kind`` and by the retry policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..errors import APIError, QuotaExhaustedError, TransportError
+from .requests import Request, Usage
+
+__all__ = [
+    "CallFailed",
+    "Completion",
+    "RateLimitInfo",
+    "build_body",
+    "error_kind",
+    "parse_duration",
+    "parse_rate_limit_headers",
+    "parse_retry_after",
+    "post_completion",
+]
+
+
+class CallFailed(TransportError):
+    """A transport-level failure with its cause: ``timeout``, ``connection`` or ``invalid_body``."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """What ``x-ratelimit-*`` headers said (None where absent); resets in seconds."""
+
+    limit_requests: float | None = None
+    remaining_requests: float | None = None
+    reset_requests: float | None = None
+    limit_tokens: float | None = None
+    remaining_tokens: float | None = None
+    reset_tokens: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in vars(self).values())
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A parsed successful answer (first choice) with the response metadata."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage | None
+    request_id: str | None
+    rate_limits: RateLimitInfo
+    choices: int
+    model: str | None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(value: str | None) -> float | None:
+    """Parse ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"`` or a bare number of seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitInfo:
+    """Read OpenAI-style ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` headers."""
+    if not any(k.lower().startswith("x-ratelimit-") for k in headers):
+        return _NO_LIMITS
+    return RateLimitInfo(
+        limit_requests=_number(headers.get("x-ratelimit-limit-requests")),
+        remaining_requests=_number(headers.get("x-ratelimit-remaining-requests")),
+        reset_requests=parse_duration(headers.get("x-ratelimit-reset-requests")),
+        limit_tokens=_number(headers.get("x-ratelimit-limit-tokens")),
+        remaining_tokens=_number(headers.get("x-ratelimit-remaining-tokens")),
+        reset_tokens=parse_duration(headers.get("x-ratelimit-reset-tokens")),
+    )
+
+
+_NO_LIMITS = RateLimitInfo()
+
+
+def build_body(request: Request, model: str, default_params: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body for one single-sample call (``n`` is never sent: the engine fans out)."""
+    body: dict[str, Any] = {"model": model}
+    body.update(default_params)
+    body.update(request.params)
+    body.pop("n", None)
+    body.pop("stream", None)
+    body["model"] = model
+    if request.messages is not None:
+        body["messages"] = list(request.messages)
+    else:
+        body["prompt"] = request.prompt
+    return body
+
+
+def _api_error(status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
+    message, code, kind = "", None, None
+    try:
+        payload = orjson.loads(raw)
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict):
+            message = str(error.get("message") or "")
+            code = error.get("code") or None
+            kind = error.get("type") or None
+        elif isinstance(error, str):
+            message = error
+        elif isinstance(payload, dict) and "message" in payload:
+            message = str(payload["message"])
+    except orjson.JSONDecodeError:
+        message = raw[:300].decode("utf-8", "replace").strip()
+    if code is None and kind in ("insufficient_quota", "context_length_exceeded"):
+        code = kind
+    if (
+        code is None
+        and status == 400
+        and re.search(r"context length|context window|too many tokens", message, re.I)
+    ):
+        code = "context_length_exceeded"
+    code = str(code) if code is not None else None
+    retry_after = parse_retry_after(headers)
+    request_id = headers.get("x-request-id")
+    cls = QuotaExhaustedError if code == "insufficient_quota" else APIError
+    return cls(
+        message or "(no message)", status=status, retry_after=retry_after, request_id=request_id, code=code
+    )
+
+
+def error_kind(error: BaseException) -> str:
+    """The cause name for an error: retried ones first, then the ones retrying cannot fix."""
+    if isinstance(error, CallFailed):
+        return error.kind
+    if isinstance(error, QuotaExhaustedError):
+        return "quota"
+    if isinstance(error, APIError):
+        if error.code == "context_length_exceeded":
+            return "context_length"
+        status = error.status
+        if status == 429:
+            return "rate_limit"
+        if status in (408, 409) or status >= 500:
+            return "server" if status >= 500 else "timeout"
+        if status in (401, 403):
+            return "auth"
+        if status == 404:
+            return "not_found"
+        return "bad_request"
+    if isinstance(error, TransportError):
+        return "connection"
+    return "connection"
+
+
+def _parse_success(raw: bytes, headers: Mapping[str, str], kind: str) -> Completion:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        snippet = raw[:80].decode("utf-8", "replace")
+        raise CallFailed(
+            f"response body is not valid JSON ({exc}): {snippet!r}", kind="invalid_body"
+        ) from None
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise CallFailed("response has no choices", kind="invalid_body")
+    choice = choices[0]
+    if kind == "chat":
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        if text is None and isinstance(message, dict):
+            text = message.get("reasoning_content")
+    else:
+        text = choice.get("text")
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    usage = None
+    raw_usage = payload.get("usage")
+    if isinstance(raw_usage, dict):
+        usage = Usage(int(raw_usage.get("prompt_tokens") or 0), int(raw_usage.get("completion_tokens") or 0))
+    return Completion(
+        text=text,
+        finish_reason=choice.get("finish_reason"),
+        usage=usage,
+        request_id=headers.get("x-request-id"),
+        rate_limits=parse_rate_limit_headers(headers),
+        choices=len(choices),
+        model=payload.get("model"),
+    )
+
+
+async def post_completion(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    *,
+    kind: str,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> Completion:
+    """POST one request body and parse the answer.
+
+    Raises:
+        APIError: non-2xx status (QuotaExhaustedError for ``insufficient_quota``), with status,
+            retry-after, request id and code.
+        CallFailed: timeout, connection failure, truncated or invalid body.
+    """
+    try:
+        async with session.post(
+            url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            raw = await response.read()
+            if response.status >= 400:
+                error = _api_error(response.status, response.headers, raw)
+                error.rate_limits = parse_rate_limit_headers(response.headers)  # type: ignore[attr-defined]
+                raise error
+            return _parse_success(raw, response.headers, kind)
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        raise CallFailed(f"no answer within {timeout:g} s", kind="timeout") from None
+    except aiohttp.ClientPayloadError as exc:
+        raise CallFailed(f"truncated response body: {exc}", kind="invalid_body") from None
+    except aiohttp.ClientResponseError as exc:
+        raise CallFailed(f"bad HTTP response: {exc}", kind="invalid_body") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise CallFailed(f"connection failed: {type(exc).__name__}: {exc}", kind="connection") from None

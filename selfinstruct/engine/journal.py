@@ -1,0 +1,249 @@
+"""The durable journal: one orjson line per completed request, appended before it is reported.
+
+Durability: each line is written with a single unbuffered ``write`` to a file opened for append,
+so once ``append`` returns the line is in the operating system's hands and survives the process
+being killed (``kill -9``, a crash). ``fsync`` (which also survives a power cut) runs at most once
+per ``fsync_interval`` seconds (default 1 s) and on close; pass 0 to fsync every line, None never.
+
+A kill can tear the last line. On open, a last line without its newline or that does not parse
+is cut off (the request it belonged to is simply done again); a bad line anywhere else means the
+file is not ours or was edited, and raises ``JournalError``.
+
+What is journaled: successful completions, and failures that are a property of the request
+itself (``bad_request``, ``context_length``), so a re-run does not pay for them again.
+Transient failures (rate limits, 5xx, timeouts) and stops (quota, budget) are not: a re-run
+retries them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import JournalError
+from .requests import ErrorInfo, Request, Result, Usage
+
+__all__ = ["JOURNALED_ERRORS", "Journal", "read_journal", "record_to_result", "result_to_record"]
+
+JOURNALED_ERRORS = frozenset({"bad_request", "context_length"})
+
+
+def result_to_record(result: Result) -> dict[str, Any]:
+    """The journal line for a result (the request is stored whole so it can be rebuilt)."""
+    request = result.request
+    record: dict[str, Any] = {
+        "key": result.key,
+        "id": request.id,
+        "sample": request.sample,
+    }
+    if request.messages is not None:
+        record["messages"] = list(request.messages)
+    else:
+        record["prompt"] = request.prompt
+    record["params"] = dict(request.params)
+    if request.meta:
+        record["meta"] = dict(request.meta)
+    record["text"] = result.text
+    record["finish_reason"] = result.finish_reason
+    record["usage"] = (
+        None if result.usage is None else [result.usage.prompt_tokens, result.usage.completion_tokens]
+    )
+    if result.error is not None:
+        e = result.error
+        record["error"] = {
+            "kind": e.kind,
+            "message": e.message,
+            "status": e.status,
+            "attempts": e.attempts,
+            "request_id": e.request_id,
+            "code": e.code,
+        }
+    record["attempts"] = result.attempts
+    record["latency"] = round(result.latency, 6)
+    record["model"] = result.model
+    record["time"] = round(time.time(), 3)
+    return record
+
+
+def record_to_result(record: dict[str, Any], request: Request | None = None) -> Result:
+    """Rebuild a ``Result`` (``from_journal=True``) from a journal line.
+
+    With ``request`` given (the caller's current request for the same key) it is used as is, so
+    the caller's id and meta come back; otherwise the journaled request is rebuilt.
+    """
+    if request is None:
+        request = Request(
+            prompt=record.get("prompt"),
+            messages=record.get("messages"),
+            params=record.get("params") or {},
+            sample=int(record.get("sample") or 0),
+            id=record.get("id"),
+            meta=record.get("meta") or {},
+        )
+    usage = record.get("usage")
+    error = record.get("error")
+    return Result(
+        request=request,
+        key=record["key"],
+        text=record.get("text"),
+        finish_reason=record.get("finish_reason"),
+        usage=None if usage is None else Usage(int(usage[0]), int(usage[1])),
+        error=None if error is None else ErrorInfo(**error),
+        from_journal=True,
+        attempts=int(record.get("attempts") or 0),
+        latency=float(record.get("latency") or 0.0),
+        model=record.get("model"),
+    )
+
+
+def _scan(path: Path) -> tuple[list[tuple[str, int]], int, int]:
+    """Index a journal: ([(key, offset)], end of the last good line, file size)."""
+    index: list[tuple[str, int]] = []
+    offset = 0
+    size = path.stat().st_size
+
+    def take(line: bytes, number: int, last: bool) -> bool:
+        """Index one line; False when it is a torn last line."""
+        if not line.endswith(b"\n") and last:
+            return False
+        stripped = line.strip()
+        if not stripped:
+            return True
+        try:
+            record = orjson.loads(stripped)
+            key = record["key"]
+            if not isinstance(key, str):
+                raise TypeError("key is not a string")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            if last:
+                return False
+            raise JournalError(
+                f"{path}:{number}: not a selfinstruct journal line ({exc}); "
+                "use another output path or remove the file to start over"
+            ) from None
+        index.append((key, offset))
+        return True
+
+    with open(path, "rb") as handle:
+        pending: bytes | None = None
+        number = 0
+        for line in handle:
+            if pending is not None:
+                take(pending, number, False)
+                offset += len(pending)
+            pending = line
+            number += 1
+        if pending is not None and take(pending, number, True):
+            offset += len(pending)
+    return index, offset, size
+
+
+def read_journal(path: str | Path) -> Iterator[Result]:
+    """Replay the completed results in a journal, in file order (a torn last line is ignored).
+
+    Raises:
+        JournalError: a line other than the last is not a journal record.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    _, end, _ = _scan(path)
+    position = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            position += len(line)
+            if position > end:
+                break
+            if line.strip():
+                yield record_to_result(orjson.loads(line))
+
+
+class Journal:
+    """An open journal: an index of done keys and an append handle.
+
+    Memory is one dict entry (key -> byte offset) per journaled result; records are read back
+    from disk when replayed.
+    """
+
+    def __init__(self, path: str | Path, *, fsync_interval: float | None = 1.0) -> None:
+        self.path = Path(path)
+        self.fsync_interval = fsync_interval
+        self.repaired_bytes = 0
+        self._index: dict[str, int] = {}
+        self._fd: int | None = None
+        self._reader: Any = None
+        self._offset = 0
+        self._last_sync = time.monotonic()
+        self.appended = 0
+
+    def open(self) -> Journal:
+        """Read the existing journal (repairing a torn last line) and open it for appending."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            index, end, size = _scan(self.path)
+            if end < size:
+                self.repaired_bytes = size - end
+                os.truncate(self.path, end)
+            for key, offset in index:
+                self._index.setdefault(key, offset)
+            self._offset = end
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._reader = open(self.path, "rb")  # closed in close()
+        return self
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def get(self, key: str, request: Request | None = None) -> Result | None:
+        """The journaled result for ``key`` (rebuilt with ``request`` when given), or None."""
+        offset = self._index.get(key)
+        if offset is None:
+            return None
+        self._reader.seek(offset)
+        return record_to_result(orjson.loads(self._reader.readline()), request)
+
+    def append(self, result: Result) -> None:
+        """Write one result's line; when this returns the line survives the process dying."""
+        if self._fd is None:
+            raise JournalError(f"journal {self.path} is not open")
+        line = orjson.dumps(result_to_record(result), option=orjson.OPT_APPEND_NEWLINE)
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._index.setdefault(result.key, self._offset)
+        self._offset += len(line)
+        self.appended += 1
+        interval = self.fsync_interval
+        if interval is not None:
+            now = time.monotonic()
+            if now - self._last_sync >= interval:
+                os.fsync(self._fd)
+                self._last_sync = now
+
+    def close(self) -> None:
+        """fsync and close (safe to call twice)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                if self.fsync_interval is not None:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> Journal:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
