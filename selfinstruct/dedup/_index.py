@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import threading
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -334,7 +335,7 @@ class NoveltyIndex:
             index._blk_start = _grow(arrays["blk_start"].astype(np.int64), blocks, 0)
             index._blk_cap = _grow(arrays["blk_cap"].astype(np.int32), blocks, 0)
             index._blk_next = _grow(arrays["blk_next"].astype(np.int32), blocks, -1)
-        except (KeyError, ValueError, OSError, orjson.JSONDecodeError) as error:
+        except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as error:
             raise ConfigError(f"corrupt NoveltyIndex snapshot: {error}") from error
         if index._lsh is not None:
             for row, text in enumerate(index._texts):
