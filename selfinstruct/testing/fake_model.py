@@ -437,33 +437,44 @@ class FakeModel:
 
     def _sentence(self, rng: random.Random) -> str:
         sentence = rng.choice(_WORDS)
+        if rng.random() < 0.5:
+            sentence = f"{sentence} near the {rng.choice(_ADJ)} {rng.choice(_NOUN)}"
         return sentence[0].upper() + sentence[1:] + "."
+
+    def _inputs(self, rng: random.Random, count: int) -> list[str]:
+        # Distinct inputs within one task, as a real model mostly gives; sloppy answers repeat one.
+        sentences = rng.sample(_WORDS, count)
+        return [
+            f"{s[0].upper()}{s[1:]} in the {rng.choice(_ADJ)} {rng.choice(_NOUN)} story."
+            if rng.random() < 0.5
+            else f"{s[0].upper()}{s[1:]}."
+            for s in sentences
+        ]
 
     def _instances(self, text: str, rng: random.Random, *, chat: bool, label_first: bool) -> str | FakeReply:
         tasks = _TASK_LINE.findall(text)
         instruction = tasks[-1] if tasks else ""
         count = rng.randint(1, 5)
         sloppy = rng.random() < self.sloppy_rate
+        inputs = self._inputs(rng, count)
         blocks = []
         if label_first:
             match = _LABEL_LIST.search(instruction)
             labels = [g for g in match.groups() if g] if match else list(rng.choice(_LABELS))
             for number in range(count):
                 label = labels[number % len(labels)].strip().capitalize()
-                body = (
-                    f"{self._sentence(rng)} {self._sentence(rng)}"
-                    if rng.random() < 0.3
-                    else self._sentence(rng)
-                )
+                body = inputs[number]
                 name = "**Class label:**" if sloppy and chat else "Class label:"
                 blocks.append(f"{name} {label}\nInput: {body}")
             if sloppy and count > 1 and rng.random() < 0.5:
                 blocks.append(blocks[0])  # repeats itself
             answer = "\n\n".join(blocks)
         else:
+            if sloppy and count > 1 and rng.random() < 0.2:
+                inputs[-1] = inputs[0]  # same input, and (below) a different output: a conflict
             for number in range(1, count + 1):
                 has_input = rng.random() < 0.55
-                source = self._sentence(rng) if has_input else "(none)"
+                source = inputs[number - 1] if has_input else "(none)"
                 words = instruction.split()
                 output = " ".join(
                     [self._sentence(rng) for _ in range(rng.randint(1, 3))]

@@ -1,0 +1,655 @@
+"""The SELF-INSTRUCT run: bootstrap, filter, dedup, classify and generate instances as one stream.
+
+Data flows one way: prompts -> engine -> parse/filter -> dedup -> follow-up requests -> files.
+Every stage shares one :class:`~selfinstruct.engine.Engine` (one window, one limiter, one journal).
+
+Determinism and resume. Bootstrap request ``k`` is built from the pool as it stands after
+responses ``0 .. k-W`` were processed (``W`` = the bootstrap window), with a random generator
+derived from ``(seed, k)``, and responses are processed strictly in issue order through a reorder
+buffer. So with a fixed seed and a deterministic model the run is the same whatever the timing,
+and a restarted run rebuilds the same prompts: it replays the engine journal (``RUN_DIR/journal.jsonl``)
+by request key, never paying twice for a call that was answered before, and goes on from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from ..errors import ConfigError, InputError
+from ..jsonl import atomic_write, dumps_line
+from . import prompts
+from .filters import InstructionFilter, filter_instances
+from .parse import parse_instances, parse_instructions, parse_yes_no
+from .seeds import (
+    ClassificationExample,
+    Instance,
+    SeedTask,
+    load_classification_examples,
+    load_instance_examples,
+    load_seed_tasks,
+)
+
+__all__ = ["Progress", "RunConfig", "RunSummary", "generate"]
+
+JOURNAL_FILE = "journal.jsonl"
+INSTRUCTIONS_FILE = "instructions.jsonl"
+TASKS_FILE = "tasks.jsonl"
+REJECTIONS_FILE = "rejections.json"
+RUN_FILE = "run.json"
+_STOP_KINDS = frozenset({"quota", "budget"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything that defines a run (the engine settings aside).
+
+    Attributes:
+        out_dir: the run directory: journal, final data files, ``run.json``.
+        num_instructions: stop after exactly this many accepted machine instructions.
+        chat: use chat prompts (``/v1/chat/completions``) instead of completion prompts.
+        seeds_path / classification_examples_path / instance_examples_path: our shipped files
+            when ``None``.
+        seed: drives every random choice (demo sampling, instance demos); same seed, same run.
+        classification_only: bootstrap only classification tasks (seeded with those only).
+        instances_per_task: at most this many instances kept per instruction (1..20).
+        threshold / tokenizer / rule: the ROUGE-L novelty check (see ``selfinstruct.dedup``).
+        prompt_instructions: demos per bootstrap prompt; ``machine_instructions`` of them (at
+            most) come from the machine-made pool.
+        window: bootstrap requests in flight (``None``: ``max(2, concurrency // 8)``, or the
+            value recorded in ``run.json`` when resuming, so resumed prompts match).
+        concurrency: requests in flight in total (bootstrap + follow-ups); the engine's
+            ``concurrency`` when ``None``.
+        compact_prompts: shorter chat prompts and fewer few-shot examples, for tiny local models.
+        record_nearest: record each accepted instruction's most similar pool item and score.
+        max_idle_requests: give up after this many bootstrap answers in a row added nothing.
+    """
+
+    out_dir: Path
+    num_instructions: int
+    chat: bool = False
+    seeds_path: Path | None = None
+    classification_examples_path: Path | None = None
+    instance_examples_path: Path | None = None
+    seed: int = 0
+    classification_only: bool = False
+    instances_per_task: int = 5
+    threshold: float = 0.7
+    tokenizer: str = "rouge"
+    rule: str = "paper"
+    prompt_instructions: int = 8
+    machine_instructions: int = 2
+    window: int | None = None
+    concurrency: int | None = None
+    compact_prompts: bool = False
+    record_nearest: bool = True
+    max_idle_requests: int = 200
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.num_instructions < 1:
+            raise ConfigError(f"num_instructions must be >= 1, got {self.num_instructions}")
+        if not 1 <= self.instances_per_task <= 20:
+            raise ConfigError(f"instances_per_task must be in 1..20, got {self.instances_per_task}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.tokenizer not in ("rouge", "unicode"):
+            raise ConfigError(f"tokenizer must be 'rouge' or 'unicode', got {self.tokenizer!r}")
+        if not 1 <= self.prompt_instructions <= 15:
+            raise ConfigError(f"prompt_instructions must be in 1..15, got {self.prompt_instructions}")
+        if not 0 <= self.machine_instructions <= self.prompt_instructions:
+            raise ConfigError("machine_instructions must be between 0 and prompt_instructions")
+        for name in ("window", "concurrency"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        if self.max_idle_requests < 1:
+            raise ConfigError(f"max_idle_requests must be >= 1, got {self.max_idle_requests}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON-friendly values (paths as strings)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        return out
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays, taken after each bootstrap answer is processed."""
+
+    accepted: int
+    target: int
+    bootstrap_answers: int
+    tasks_done: int
+    rejected: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did. ``status`` is ``complete``, ``exhausted`` (the model stopped producing new
+    instructions) or ``stopped: <reason>`` (quota or budget)."""
+
+    status: str
+    accepted: int
+    tasks: int
+    tasks_dropped: int
+    instances: int
+    classification_tasks: int
+    bootstrap_requests: int
+    calls: int
+    replayed: int
+    errors: dict[str, int]
+    rejections: dict[str, dict[str, int]]
+    timings: dict[str, float]
+    window: int
+    out_dir: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a plain dict."""
+        return asdict(self)
+
+
+class _Timings:
+    """perf_counter accumulators for the pipeline's own work, by stage."""
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+
+
+@dataclass
+class _Accepted:
+    """One accepted machine instruction and what its follow-ups found."""
+
+    number: int
+    instruction: str
+    seq: int
+    nearest: str | None
+    score: float
+    seed_nearest: str | None
+    seed_score: float
+    is_classification: bool | None = None
+    instances: tuple[Instance, ...] = ()
+    done: bool = False
+    failed: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _stable_int(*parts: object) -> int:
+    digest = hashlib.blake2b("\x00".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class _Runner:
+    def __init__(
+        self,
+        config: RunConfig,
+        engine: Any,
+        *,
+        seeds: Sequence[SeedTask],
+        classification_examples: Sequence[ClassificationExample],
+        instance_demos: Sequence[SeedTask],
+        window: int,
+        concurrency: int,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        from ..dedup import NoveltyIndex
+
+        self.config = config
+        self.engine = engine
+        self.window = window
+        self.progress = progress
+        self.timings = _Timings()
+        self.started = time.perf_counter()
+        self.seeds = [s for s in seeds if s.is_classification] if config.classification_only else list(seeds)
+        if not self.seeds:
+            raise InputError(
+                "classification-only mode needs classification seed tasks", path=config.seeds_path
+            )
+        self.seed_texts = [s.instruction for s in self.seeds]
+        examples = list(classification_examples)
+        if config.compact_prompts:
+            yes = [e for e in examples if e.is_classification][:4]
+            no = [e for e in examples if not e.is_classification][:4]
+            examples = [e for pair in zip(yes, no, strict=False) for e in pair]
+        self.classification_examples = examples
+        self.demos_clf = [d for d in instance_demos if d.is_classification]
+        self.demos_plain = [d for d in instance_demos if not d.is_classification]
+        self.demos_per_prompt = 2 if config.compact_prompts else 3
+        self.filter = InstructionFilter(ascii_start=config.tokenizer != "unicode")
+        self.index = NoveltyIndex(threshold=config.threshold, tokenizer=config.tokenizer, rule=config.rule)
+        self.seed_index = NoveltyIndex(
+            threshold=config.threshold, tokenizer=config.tokenizer, rule=config.rule
+        )
+        for text in self.seed_texts:
+            self.index.add(text)
+            self.seed_index.add(text)
+        self.pool: list[str] = []
+        self.accepted: list[_Accepted] = []
+        self.rejections: dict[str, Counter[str]] = {
+            "instructions": Counter(),
+            "responses": Counter(),
+            "classification": Counter(),
+            "instances": Counter(),
+            "tasks": Counter(),
+        }
+        self.errors: Counter[str] = Counter()
+        self.cache: dict[str, Any] = {}
+        self.calls = 0
+        self.replayed = 0
+        self.bootstrap_answers = 0
+        self.tasks_done = 0
+        self.idle = 0
+        self.stopped: str | None = None
+        self.follow_slots = anyio.Semaphore(max(1, concurrency - window))
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def load_journal(self, path: Path) -> None:
+        """Index every answered request in an earlier journal by key, to replay instead of paying."""
+        if not path.exists():
+            return
+        from ..engine.journal import read_journal
+
+        with self.timings.measure("io"):
+            for result in read_journal(path):
+                # The journal keeps answers and the errors that retrying cannot fix; both replay.
+                self.cache[result.key] = result
+
+    async def call(self, request: Any) -> Any:
+        """One request: from the replayed journal if it was answered before, else through the engine."""
+        cached = self.cache.get(request.key)
+        if cached is not None:
+            self.replayed += 1
+            return cached
+        self.calls += 1
+        result = await self.engine.complete(request)
+        if result.error is not None:
+            self.errors[result.error.kind] += 1
+            if result.error.kind in _STOP_KINDS:
+                self.stopped = f"stopped: {result.error.kind}"
+        elif getattr(result, "from_journal", False):
+            self.calls -= 1
+            self.replayed += 1
+        return result
+
+    def bootstrap_request(self, k: int) -> Any:
+        from ..engine import Request
+
+        config = self.config
+        rng = random.Random(_stable_int(config.seed, "bootstrap", k))
+        machine = rng.sample(self.pool, min(config.machine_instructions, len(self.pool)))
+        rest = config.prompt_instructions - len(machine)
+        demos = machine + rng.sample(self.seed_texts, min(rest, len(self.seed_texts)))
+        rng.shuffle(demos)
+        params = prompts.bootstrap_params(chat=config.chat)
+        meta = {"stage": "bootstrap", "seq": k, "demos": demos}
+        if config.chat:
+            messages = prompts.bootstrap_messages(
+                demos, classification_only=config.classification_only, compact=config.compact_prompts
+            )
+            return Request(messages=messages, params=params, meta=meta)
+        prompt = prompts.bootstrap_prompt(demos, classification_only=config.classification_only)
+        return Request(prompt=prompt, params=params, meta=meta)
+
+    def classify_request(self, instruction: str) -> Any:
+        from ..engine import Request
+
+        params = prompts.classify_params(chat=self.config.chat)
+        meta = {"stage": "classify", "instruction": instruction}
+        if self.config.chat:
+            messages = prompts.classify_messages(self.classification_examples, instruction)
+            return Request(messages=messages, params=params, meta=meta)
+        return Request(
+            prompt=prompts.classify_prompt(self.classification_examples, instruction),
+            params=params,
+            meta=meta,
+        )
+
+    def instance_request(self, instruction: str, is_classification: bool) -> Any:
+        from ..engine import Request
+
+        config = self.config
+        pool = self.demos_clf if is_classification else self.demos_plain
+        rng = random.Random(_stable_int(config.seed, "instances", instruction))
+        demos = rng.sample(pool, min(self.demos_per_prompt, len(pool)))
+        params = prompts.instance_params(
+            chat=config.chat, is_classification=is_classification, max_instances=config.instances_per_task
+        )
+        meta = {"stage": "instances", "instruction": instruction, "is_classification": is_classification}
+        if config.chat:
+            messages = prompts.instance_messages(
+                demos,
+                instruction,
+                is_classification=is_classification,
+                max_instances=config.instances_per_task,
+            )
+            return Request(messages=messages, params=params, meta=meta)
+        prompt = prompts.instance_prompt(demos, instruction, is_classification=is_classification)
+        return Request(prompt=prompt, params=params, meta=meta)
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    def _dedup(self, candidates: list[str], seq: int) -> list[_Accepted]:
+        """Novelty-check candidates in order against seeds + accepted (runs in a worker thread)."""
+        start = time.perf_counter()
+        kept: list[_Accepted] = []
+        counts = self.rejections["instructions"]
+        nearest = self.config.record_nearest
+        for text in candidates:
+            if len(self.pool) >= self.config.num_instructions:
+                break
+            match = self.index.add_if_novel(text, nearest=nearest)
+            if not match.novel:
+                counts["similar"] += 1
+                continue
+            seed_match = self.seed_index.check(text, nearest=True)
+            self.pool.append(text)
+            kept.append(
+                _Accepted(
+                    number=len(self.pool),
+                    instruction=text,
+                    seq=seq,
+                    nearest=match.nearest_text,
+                    score=float(match.score),
+                    seed_nearest=seed_match.nearest_text,
+                    seed_score=float(seed_match.score),
+                )
+            )
+        self.timings.seconds["dedup"] += time.perf_counter() - start
+        return kept
+
+    async def process_bootstrap(self, seq: int, request: Any, result: Any) -> list[_Accepted]:
+        self.bootstrap_answers += 1
+        responses = self.rejections["responses"]
+        if not result.ok or result.text is None:
+            responses["request_failed"] += 1
+            self.idle += 1
+            return []
+        demos = request.meta["demos"]  # ours, not the journal's copy: replays parse the same way
+        with self.timings.measure("parse"):
+            parsed = parse_instructions(
+                result.text,
+                first_number=None if self.config.chat else self.config.prompt_instructions + 1,
+                finish_reason=result.finish_reason,
+                demos=demos,
+            )
+            counts = self.rejections["instructions"]
+            counts["echoed"] += parsed.echoed
+            counts["truncated"] += parsed.truncated
+            counts["empty"] += parsed.empty
+            if not parsed.items:
+                responses["no_items"] += 1
+            candidates = self.filter.split(parsed.items, counts)
+        kept = await anyio.to_thread.run_sync(self._dedup, candidates, seq) if candidates else []
+        self.idle = 0 if kept else self.idle + 1
+        self.accepted.extend(kept)
+        return kept
+
+    async def follow_up(self, item: _Accepted) -> None:
+        try:
+            config = self.config
+            if config.classification_only:
+                item.is_classification = True
+            else:
+                with self.timings.measure("prompt"):
+                    request = self.classify_request(item.instruction)
+                result = await self.call(request)
+                if not result.ok:
+                    item.failed = "classify_request_failed"
+                    return
+                with self.timings.measure("parse"):
+                    answer = parse_yes_no(result.text)
+                if answer is None:
+                    self.rejections["classification"]["unclear_answer_taken_as_no"] += 1
+                item.is_classification = bool(answer)
+            with self.timings.measure("prompt"):
+                request = self.instance_request(item.instruction, item.is_classification)
+            result = await self.call(request)
+            if not result.ok:
+                item.failed = "instance_request_failed"
+                return
+            with self.timings.measure("parse"):
+                parsed = parse_instances(
+                    result.text,
+                    label_first=item.is_classification,
+                    finish_reason=result.finish_reason,
+                    limit=config.instances_per_task,
+                )
+                counts = self.rejections["instances"]
+                counts["malformed"] += parsed.malformed
+                counts["truncated"] += parsed.truncated
+                filtered = filter_instances(parsed.instances)
+                counts.update(filtered.dropped)
+            item.instances = filtered.instances
+            if not item.instances:
+                item.failed = "no_valid_instances"
+        finally:
+            item.done = True
+            self.tasks_done += 1
+            if item.failed:
+                self.rejections["tasks"][item.failed] += 1
+            self.follow_slots.release()
+
+    def report(self) -> None:
+        if self.progress is not None:
+            self.progress(
+                Progress(
+                    accepted=len(self.pool),
+                    target=self.config.num_instructions,
+                    bootstrap_answers=self.bootstrap_answers,
+                    tasks_done=self.tasks_done,
+                    rejected=sum(self.rejections["instructions"].values()),
+                    elapsed=time.perf_counter() - self.started,
+                )
+            )
+
+    def finished(self) -> bool:
+        return (
+            len(self.pool) >= self.config.num_instructions
+            or self.idle >= self.config.max_idle_requests
+            or self.stopped is not None
+        )
+
+    async def _fetch(
+        self, seq: int, request: Any, send: MemoryObjectSendStream[tuple[int, Any, Any]]
+    ) -> None:
+        result = await self.call(request)
+        await send.send((seq, request, result))
+
+    def _issue(self, group: TaskGroup, seq: int, send: MemoryObjectSendStream[tuple[int, Any, Any]]) -> None:
+        with self.timings.measure("prompt"):
+            request = self.bootstrap_request(seq)
+        group.start_soon(self._fetch, seq, request, send)
+
+    async def run(self) -> None:
+        send, receive = anyio.create_memory_object_stream[tuple[int, Any, Any]](math.inf)
+        async with anyio.create_task_group() as follow_group:
+            async with anyio.create_task_group() as boot_group, send, receive:
+                for seq in range(self.window):
+                    self._issue(boot_group, seq, send)
+                issued, processed = self.window, 0
+                buffer: dict[int, tuple[Any, Any]] = {}
+                while not self.finished():
+                    while processed not in buffer:
+                        seq, request, result = await receive.receive()
+                        buffer[seq] = (request, result)
+                    kept = await self.process_bootstrap(processed, *buffer.pop(processed))
+                    processed += 1
+                    for item in kept:
+                        await self.follow_slots.acquire()
+                        follow_group.start_soon(self.follow_up, item)
+                    self.report()
+                    if not self.finished():
+                        self._issue(boot_group, issued, send)
+                        issued += 1
+                boot_group.cancel_scope.cancel()
+        self.report()
+
+    # -- output ----------------------------------------------------------------------------------
+
+    def write_outputs(self, status: str) -> RunSummary:
+        out = self.config.out_dir
+        tasks = [a for a in self.accepted if a.instances]
+        with self.timings.measure("io"):
+            with atomic_write(out / INSTRUCTIONS_FILE) as handle:
+                for a in self.accepted:
+                    handle.write(
+                        dumps_line(
+                            {
+                                "id": f"machine_{a.number}",
+                                "instruction": a.instruction,
+                                "is_classification": a.is_classification,
+                                "nearest": a.nearest,
+                                "nearest_score": a.score,
+                                "seed_nearest": a.seed_nearest,
+                                "seed_score": a.seed_score,
+                                "bootstrap_request": a.seq,
+                                "instances": len(a.instances),
+                                "dropped": a.failed,
+                            }
+                        )
+                    )
+            with atomic_write(out / TASKS_FILE) as handle:
+                for a in tasks:
+                    handle.write(
+                        dumps_line(
+                            {
+                                "id": f"machine_{a.number}",
+                                "name": f"machine_{a.number}",
+                                "instruction": a.instruction,
+                                "instances": [{"input": i.input, "output": i.output} for i in a.instances],
+                                "is_classification": bool(a.is_classification),
+                            }
+                        )
+                    )
+            rejections = {stage: dict(sorted(c.items())) for stage, c in self.rejections.items()}
+            with atomic_write(out / REJECTIONS_FILE) as handle:
+                handle.write(orjson.dumps(rejections, option=orjson.OPT_INDENT_2))
+        self.timings.seconds["wall"] = time.perf_counter() - self.started
+        summary = RunSummary(
+            status=status,
+            accepted=len(self.accepted),
+            tasks=len(tasks),
+            tasks_dropped=len(self.accepted) - len(tasks),
+            instances=sum(len(a.instances) for a in tasks),
+            classification_tasks=sum(1 for a in tasks if a.is_classification),
+            bootstrap_requests=self.bootstrap_answers,
+            calls=self.calls,
+            replayed=self.replayed,
+            errors=dict(self.errors),
+            rejections=rejections,
+            timings={k: round(v, 4) for k, v in sorted(self.timings.seconds.items())},
+            window=self.window,
+            out_dir=str(out),
+        )
+        with atomic_write(out / RUN_FILE) as handle:
+            record = {"config": self.config.to_json(), "window": self.window, "summary": summary.to_json()}
+            handle.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+        return summary
+
+
+def _recorded_window(out_dir: Path) -> int | None:
+    path = out_dir / RUN_FILE
+    if not path.exists():
+        return None
+    try:
+        window = orjson.loads(path.read_bytes()).get("window")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return window if isinstance(window, int) and window > 0 else None
+
+
+def _write_started(config: RunConfig, window: int) -> None:
+    # Recorded before any request goes out, so a resumed run uses the same bootstrap window.
+    with atomic_write(config.out_dir / RUN_FILE) as handle:
+        handle.write(orjson.dumps({"config": config.to_json(), "window": window, "summary": None}))
+
+
+async def generate(
+    config: RunConfig,
+    *,
+    engine: Any | None = None,
+    engine_config: Any | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> RunSummary:
+    """Run SELF-INSTRUCT to ``config.num_instructions`` accepted instructions, resuming if possible.
+
+    Args:
+        config: the run's settings.
+        engine: an open :class:`~selfinstruct.engine.Engine` to share; it should journal to
+            ``config.out_dir / "journal.jsonl"`` so that an interrupted run can resume. When
+            ``None``, an engine is opened from ``engine_config`` with that journal.
+        engine_config: an :class:`~selfinstruct.engine.EngineConfig`, used when ``engine`` is None.
+        progress: called after each bootstrap answer with a :class:`Progress` snapshot.
+
+    Returns:
+        The summary also saved in ``run.json``. Files written atomically in ``out_dir``:
+        ``instructions.jsonl`` (every accepted instruction with its nearest neighbours),
+        ``tasks.jsonl`` (tasks with instances, the seed schema), ``rejections.json``, ``run.json``.
+
+    Raises:
+        ConfigError / InputError: bad settings or seed files (before any request is sent).
+    """
+    seeds = load_seed_tasks(config.seeds_path)
+    classification_examples = (
+        []
+        if config.classification_only
+        else load_classification_examples(config.classification_examples_path)
+    )
+    instance_demos = load_instance_examples(config.instance_examples_path)
+    out = config.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        if engine is None:
+            if engine_config is None:
+                raise ConfigError("generate() needs engine= (an open Engine) or engine_config=")
+            from ..engine import Engine
+
+            engine = await stack.enter_async_context(Engine(engine_config, journal=out / JOURNAL_FILE))
+        engine_concurrency = getattr(getattr(engine, "config", None), "concurrency", None) or 64
+        concurrency = config.concurrency or engine_concurrency
+        window = config.window or _recorded_window(out) or max(2, concurrency // 8)
+        runner = _Runner(
+            config,
+            engine,
+            seeds=seeds,
+            classification_examples=classification_examples,
+            instance_demos=instance_demos,
+            window=window,
+            concurrency=concurrency,
+            progress=progress,
+        )
+        runner.load_journal(out / JOURNAL_FILE)
+        _write_started(config, window)
+        await runner.run()
+        if runner.stopped is not None:
+            status = runner.stopped
+        elif len(runner.pool) < config.num_instructions:
+            status = "exhausted"
+        else:
+            status = "complete"
+        return runner.write_outputs(status)
