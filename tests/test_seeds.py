@@ -306,6 +306,14 @@ def test_lcs_rouge_matches_rouge_score() -> None:
         assert _rouge_l(_tokens(target), _tokens(prediction)) == expected, (target, prediction)
 
 
+def test_rouge_check_flags_near_duplicates() -> None:
+    """The pairwise check reports a near-duplicate pair and passes clearly different ones."""
+    near = ["Summarize the paragraph in one sentence.", "Summarize this paragraph in one sentence."]
+    assert _worst_pairs(near)
+    assert _worst_pairs(["Name three birds."], near[:1]) == []
+    assert _worst_pairs(["Summarize the paragraph in one short sentence."], near[:1])
+
+
 def test_seed_instructions_pairwise_rouge_below_threshold() -> None:
     """Every pair of seed instructions has ROUGE-L below 0.7, so the pipeline's pool starts diverse."""
     hits = _worst_pairs(_instructions(SEED_TASKS))
