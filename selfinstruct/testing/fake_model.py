@@ -132,50 +132,77 @@ _MATH = (
 _EVENT = ("trip", "party", "workshop", "fundraiser", "picnic", "retreat", "reunion", "field day", "hackathon")
 _DURATION = ("one-day", "weekend", "three-day", "week-long", "two-hour", "half-day")
 
-# Phrasing templates: each intent has several wordings, as a real model would vary them.
+_PLACE = (
+    "a small town", "Tokyo", "the Arctic", "a hospital waiting room", "a crowded subway", "rural Kenya",
+    "a university campus", "a mountain village", "downtown Chicago", "a fishing port", "a space station",
+    "a public library", "a night market", "the Sahara", "a ski resort", "a suburban kitchen",
+    "a coworking space", "an island community", "a refugee camp", "medieval Europe", "a car factory",
+)  # fmt: skip
+_TIME = (
+    "during a heatwave", "on a rainy Sunday", "before a big deadline", "in the first week of school",
+    "after a long flight", "during the holidays", "at midnight", "in the year 2050", "on a tight budget",
+    "after a breakup", "during a power outage", "on the first day of a new job", "in winter",
+)  # fmt: skip
+_SUBJECT = (
+    "{adj} {noun}", "{adj} {noun} in {place}", "the history of {adj} {noun}", "the future of {adj} {noun}",
+    "{adj} {noun} for {padj} {person}s", "how {noun} affects {adj} {noun2}", "{adj} {noun} {time}",
+    "the economics of {adj} {noun}", "common myths about {adj} {noun}", "{noun} and {adj} {noun2}",
+    "starting out in {adj} {noun}", "{adj} {noun} as seen by a {person}",
+)  # fmt: skip
+_SUGGEST = ("Suggest", "Give me", "List", "Come up with", "Brainstorm", "Provide", "Share", "Name")
+_WRITE = ("Write", "Compose", "Draft", "Create", "Produce", "Pen")
+_EXPLAIN = ("Explain", "Describe", "Clarify", "Break down", "Walk me through", "Teach me")
+_TAILS = (
+    "Keep it suitable for a {padj} {person}.", "Mention {adj} {noun} at least once.",
+    "Use examples from {place}.", "End with a question about {adj} {noun}.",
+    "Assume the reader lives in {place}.", "Include one fact about {noun}.",
+    "Write it for someone {time}.", "Avoid clichés about {noun}.", "Add a short title that mentions {noun}.",
+    "Make it useful for a {person} in {place}.", "Explain your choice in a sentence.",
+    "Focus on what a {padj} {person} would care about.", "Compare it briefly with {adj} {noun}.",
+)  # fmt: skip
+_OPTIONAL_CONTEXT = ("", "", "", " for a {padj} {person}", " in {place}", " {time}", " for {padj} {person}s")
+
+# Phrasing templates: few fixed words and several multi-word slots, so wording varies as with a
+# real model while look-alike instructions still occur.
 _FRESH: tuple[str, ...] = (
-    "Suggest {count} {thing} for a {padj} {person} interested in {adj} {noun}.",
-    "Give me {count} {thing} about {adj} {noun}.",
-    "Come up with {count} {thing} that a {person} could use when dealing with {adj} {noun}.",
-    "List {count} {thing} related to {adj} {noun}, with a sentence explaining each.",
-    "Write {format} about {adj} {noun} {constraint}.",
-    "Compose {format} inspired by {noun} {constraint}.",
-    "Create {format} for a {padj} {person} who loves {noun}.",
-    "Explain {concept} to a {padj} {person} {constraint}.",
-    "Describe {concept} {constraint}.",
-    "How would you explain {concept} to someone who works in {noun}?",
-    "What is the connection between {concept} and {adj} {noun}?",
-    "Compare {adj} {noun} with {adj2} {noun2} and point out the biggest differences.",
-    "What are the main advantages and drawbacks of {adj} {noun} compared to {adj2} {noun2}?",
-    "Give a {padj} {person} advice on {activity}.",
-    "What should a {person} know before {activity}?",
-    "Outline a step-by-step plan for {activity} {constraint}.",
-    "Rewrite the following {texttype} in {tone} tone.",
-    "Make this {texttype} sound {tone_adj} without changing its meaning.",
-    "Paraphrase the given {texttype} about {noun} for a {padj} {person}.",
-    "Summarize the given {texttype} about {adj} {noun} in {count} sentences.",
-    "Read the {texttype} below and give its main point in one sentence.",
-    "Classify the following {items} as {cats}.",
-    "Sort the given {items} into {cats}.",
-    "Determine whether the given {texttype} is {labels}.",
-    "Is the following {texttype} {labels}? Answer with one word.",
-    "Label the sentiment of this {texttype} about {noun} as {labels}.",
-    "Decide if the {texttype} below describes {adj} {noun} or {adj2} {noun2}.",
-    "Translate the given {texttype} into {language}, keeping {tone} tone.",
-    "Find {math} of the given {mathobj}.",
-    "Calculate {math} of the {mathobj} below and show your work.",
-    "Plan a {duration} {event} for a group of {padj} {person}s who enjoy {noun}.",
-    "Organize a {duration} {event} about {adj} {noun} on a small budget.",
-    "Write a dialogue between a {person} and a {person2} about {adj} {noun}.",
-    "Imagine you are a {person} and describe a typical day involving {noun}.",
-    "Extract all the {items} mentioned in the given {texttype}.",
-    "Identify the {items} in the {texttype} below and list them alphabetically.",
-    "Propose a catchy name for a {adj} {noun} business run by a {person}.",
-    "Invent a board game about {adj} {noun} and explain its rules {constraint}.",
-    "Argue for or against {activity} in a short persuasive paragraph.",
-    "Answer this question as a {padj} {person} would: why does {concept} matter?",
-    "Correct the grammar and spelling mistakes in the given {texttype}.",
-    "Turn the following notes about {adj} {noun} into a well-organized {texttype}.",
+    "{suggest} {count} {thing} about {subject}{context}{constraint}.",
+    "{suggest} {count} {thing} a {person} could use with {subject}{constraint}.",
+    "{write} {format} about {subject}{context}{constraint}.",
+    "{write} {format} set in {place}{constraint}.",
+    "{explain} {concept}{context}{constraint}.",
+    "{explain} {concept} using an example from {subject}.",
+    "How does {concept} relate to {subject}?",
+    "Compare {subject} with {subject2}{constraint}.",
+    "What separates {subject} from {subject2}?",
+    "Give a {padj} {person} advice on {activity}{context}.",
+    "What should a {person} know before {activity} {time}?",
+    "Outline a plan for {activity} in {place}{constraint}.",
+    "Rewrite this {texttype} in {tone} tone{constraint}.",
+    "Make the {texttype} sound {tone_adj} for a {padj} {person}.",
+    "Paraphrase the {texttype} about {subject}.",
+    "Summarize the {texttype} on {subject} in {count} sentences.",
+    "Give the main point of this {texttype} about {subject}.",
+    "Classify these {items} linked to {subject} as {cats}.",
+    "Sort the {items} from {place} into {cats}.",
+    "Determine whether the {texttype} is {labels}.",
+    "Is this {texttype} about {subject} {labels}?",
+    "Label the sentiment of the {texttype} on {subject} as {labels}.",
+    "Translate the {texttype} about {subject} into {language}{constraint}.",
+    "Find {math} of the given {mathobj} from a report on {subject}.",
+    "Calculate {math} of these {mathobj} about {subject} and show each step.",
+    "Plan a {duration} {event} in {place} for {padj} {person}s.",
+    "Organize a {duration} {event} about {subject}{context}.",
+    "Write a dialogue between a {person} and a {person2} about {subject}.",
+    "Imagine being a {person} in {place} and describe {subject}.",
+    "Extract the {items} mentioned in this {texttype} about {subject}.",
+    "Propose a name for a business about {subject}.",
+    "Invent a game about {subject} and explain its rules{constraint}.",
+    "Argue for {activity} with {subject} in mind{context}.",
+    "Why does {concept} matter to a {padj} {person} working in {subject}?",
+    "Fix the grammar in this {texttype} about {subject}.",
+    "Turn my notes on {subject} into a {texttype}{constraint}.",
+    "What questions would a {padj} {person} ask about {subject}?",
+    "Predict how {subject} will change by 2040{constraint}.",
 )
 # Instructions models keep coming back to; small variations of these collide in dedup.
 _FAVOURITES: tuple[str, ...] = (
@@ -330,12 +357,24 @@ class FakeModel:
             "cats": " or ".join(cats) if len(cats) == 2 else f"{', '.join(cats[:-1])} or {cats[-1]}",
             "language": rng.choice(_LANGUAGE),
             "activity": rng.choice(_ACTIVITY),
+            "place": rng.choice(_PLACE),
+            "time": rng.choice(_TIME),
+            "suggest": rng.choice(_SUGGEST),
+            "write": rng.choice(_WRITE),
+            "explain": rng.choice(_EXPLAIN),
             "concept": rng.choice(_CONCEPT),
             "math": math,
             "mathobj": mathobj,
             "event": rng.choice(_EVENT),
             "duration": rng.choice(_DURATION),
         }
+        for slot in ("subject", "subject2"):
+            if "{" + slot + "}" in template:
+                values[slot] = self._fill(rng.choice(_SUBJECT), rng)
+        if "{context}" in template:
+            values["context"] = self._fill(rng.choice(_OPTIONAL_CONTEXT), rng)
+        if "{constraint}" in template:
+            values["constraint"] = f" {values['constraint']}" if rng.random() < 0.35 else ""
         return template.format(**values)
 
     def _near_copy(self, source: str, rng: random.Random) -> str:
@@ -375,8 +414,8 @@ class FakeModel:
                 return self._fill(rng.choice(_ODD_START), rng)
             return " ".join(self._fill(rng.choice(_FRESH), rng) for _ in range(14))  # > 150 words
         instruction = self._fill(rng.choice(_FRESH), rng)
-        if rng.random() < 0.25:
-            instruction = f"{instruction[:-1]} {rng.choice(_CONSTRAINT)}{instruction[-1]}"
+        if rng.random() < 0.6:
+            instruction = f"{instruction} {self._fill(rng.choice(_TAILS), rng)}"
         return instruction
 
     def _continue_list(self, text: str, rng: random.Random, *, chat: bool) -> str | FakeReply:
