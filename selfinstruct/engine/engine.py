@@ -189,14 +189,17 @@ class Engine:
         send, receive = anyio.create_memory_object_stream[Result](max_buffer_size=self.config.concurrency)
         driver = asyncio.ensure_future(self._drive(_Source(requests), send))
         try:
-            async with receive:
-                async for result in receive:
-                    yield result
+            async for result in receive:
+                yield result
             await driver  # re-raises a failure of the input iterator
         finally:
+            # Stop the workers before closing the stream, so none fails on a closed stream.
             if not driver.done():
                 driver.cancel()
                 await asyncio.wait([driver])
+            elif not driver.cancelled():
+                driver.exception()  # mark it retrieved; it was raised above if we got that far
+            receive.close()
 
     async def complete(self, request: Request) -> Result:
         """Run one single-sample request through the same window, limiters, retries and journal."""

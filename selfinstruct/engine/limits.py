@@ -93,7 +93,7 @@ class RateLimiter:
         tpm: float | None = None,
         clock: Clock,
         window: float = 60.0,
-        burst: float = 1.0,
+        burst: float = 0.1,
     ) -> None:
         self.clock = clock
         self.window = window
