@@ -27,7 +27,9 @@ BLACKLIST = [
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
     "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 ]  # fmt: skip
-BLACKLIST_RE = re.compile(r"\b(?:" + "|".join(re.escape(word) for word in BLACKLIST) + r")\b", re.IGNORECASE)
+BLACKLIST_RE = re.compile(
+    r"\b(?:" + "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in BLACKLIST) + r")\b", re.IGNORECASE
+)
 THRESHOLD = 0.7
 
 
@@ -78,6 +80,21 @@ def _check_instances(instances: Any, where: str) -> list[str]:
             problems.append(f"{where}: instance {k} has an empty output")
         elif instance["input"].strip() == instance["output"].strip():
             problems.append(f"{where}: instance {k} output equals its input")
+        elif instance["input"].rstrip().endswith(":") or instance["output"].rstrip().endswith(":"):
+            problems.append(f"{where}: instance {k} input or output ends with ':' (the pipeline drops it)")
+    pairs = [
+        (i["input"], i["output"])
+        for i in instances
+        if isinstance(i, dict) and isinstance(i.get("input"), str) and isinstance(i.get("output"), str)
+    ]
+    if len(set(pairs)) != len(pairs):
+        problems.append(f"{where}: duplicate instances")
+    outputs_by_input: dict[str, set[str]] = {}
+    for given, expected in pairs:
+        if given.strip():
+            outputs_by_input.setdefault(given, set()).add(expected)
+    if any(len(outputs) > 1 for outputs in outputs_by_input.values()):
+        problems.append(f"{where}: one input with different outputs (the pipeline drops the task)")
     return problems
 
 
@@ -275,6 +292,7 @@ def test_blacklist_regex_matches_whole_words_only() -> None:
     """The blacklist check used above flags whole words and phrases, not substrings."""
     assert BLACKLIST_RE.search("Plot the data")
     assert BLACKLIST_RE.search("Where should I go to eat?")
+    assert BLACKLIST_RE.search("Where should I go\n to eat?")
     assert not BLACKLIST_RE.search("Explain the mapping of profiles and a drawer")
     assert not BLACKLIST_RE.search("Good tomatoes")
 
