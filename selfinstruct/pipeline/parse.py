@@ -184,6 +184,8 @@ def _split_blocks(text: str, marker: re.Pattern[str]) -> list[str]:
 
 def _input_first(text: str) -> list[Instance | None]:
     blocks = [b for b in _EXAMPLE_HEADER.split(text) if b.strip()]
+    if len(blocks) > 1 and _INPUT.search(blocks[0]) is None and _OUTPUT.search(blocks[0]) is None:
+        blocks = blocks[1:]  # a preamble such as "Here are some examples:"
     if len(blocks) <= 1:
         # No "Example N" headers (or only one): cut before each "Input:" line instead.
         blocks = _split_blocks(text, _INPUT) or ([text] if text.strip() else [])

@@ -488,7 +488,7 @@ class _Runner:
     async def run(self) -> None:
         send, receive = anyio.create_memory_object_stream[tuple[int, Any, Any]](math.inf)
         async with anyio.create_task_group() as follow_group:
-            async with anyio.create_task_group() as boot_group, send, receive:
+            async with send, receive, anyio.create_task_group() as boot_group:
                 for seq in range(self.window):
                     self._issue(boot_group, seq, send)
                 issued, processed = self.window, 0
@@ -506,7 +506,8 @@ class _Runner:
                     if not self.finished():
                         self._issue(boot_group, issued, send)
                         issued += 1
-                boot_group.cancel_scope.cancel()
+                # Bootstrap requests still in flight are let finish (not cancelled): they are
+                # already paid for, and once journaled a re-run replays them instead of re-sending.
         self.report()
 
     # -- output ----------------------------------------------------------------------------------

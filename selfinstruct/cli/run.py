@@ -1,0 +1,184 @@
+"""``selfinstruct run``: generate a SELF-INSTRUCT dataset into RUN_DIR (re-run the same command to resume).
+
+All stages (bootstrap, filters, dedup, classification, instances) stream through one engine.
+Every model answer is journaled in RUN_DIR/journal.jsonl as it arrives, so an interrupted run
+resumes without paying twice; the data files are written atomically at the end:
+instructions.jsonl, tasks.jsonl (the seed schema), rejections.json and run.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..pipeline.run import Progress, RunSummary
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``run`` command."""
+    parser = subparsers.add_parser(
+        "run",
+        help="generate instructions, classify them and write instances (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, help="run directory")
+    parser.add_argument("--num-instructions", type=int, required=True, help="accepted instructions to make")
+    parser.add_argument(
+        "--base-url",
+        action="append",
+        dest="base_urls",
+        metavar="URL",
+        help="OpenAI-compatible base URL (repeat for replicas); default $OPENAI_BASE_URL, else the "
+        "embedded local model",
+    )
+    parser.add_argument("--model", help="model name (required with --base-url)")
+    parser.add_argument("--chat", action="store_true", help="use chat/completions prompts")
+    parser.add_argument("--seeds", type=Path, default=None, help="seed tasks JSONL (original schema)")
+    parser.add_argument("--classification-examples", type=Path, default=None, help="few-shot JSONL")
+    parser.add_argument("--instance-examples", type=Path, default=None, help="few-shot JSONL")
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 64)")
+    parser.add_argument("--rpm", type=float, default=None, help="requests per minute, per endpoint")
+    parser.add_argument("--tpm", type=float, default=None, help="tokens per minute, per endpoint")
+    parser.add_argument("--max-total-tokens", type=int, default=None, help="stop after this many tokens")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
+    parser.add_argument("--classification-only", action="store_true", help="bootstrap classification tasks")
+    parser.add_argument("--instances-per-task", type=int, default=5, help="max instances per task (5)")
+    parser.add_argument("--threshold", type=float, default=0.7, help="ROUGE-L novelty threshold (0.7)")
+    parser.add_argument("--tokenizer", choices=("rouge", "unicode"), default="rouge", help="dedup tokenizer")
+    parser.add_argument("--window", type=int, default=None, help="bootstrap requests in flight")
+    parser.add_argument("--no-progress", action="store_true", help="no progress line")
+    parser.add_argument("--no-stats", action="store_true", help="do not print the stats table at the end")
+
+
+class _ProgressLine:
+    """A one-line progress display: redrawn on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.decile = -1
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        decile = 10 * p.accepted // max(1, p.target)
+        if self.tty and now - self.last < 0.2 and p.accepted < p.target:
+            return
+        if not self.tty and decile == self.decile:
+            return
+        self.last, self.decile = now, decile
+        rate = p.accepted / p.elapsed if p.elapsed > 0 else 0.0
+        line = (
+            f"accepted {p.accepted:,}/{p.target:,} | bootstrap answers {p.bootstrap_answers:,} | "
+            f"tasks done {p.tasks_done:,} | rejected {p.rejected:,} | {rate:,.1f}/s"
+        )
+        if self.tty:
+            print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    t = summary.timings
+    print(
+        f"{summary.status}: {summary.accepted:,} instructions accepted, {summary.tasks:,} tasks with "
+        f"{summary.instances:,} instances ({summary.classification_tasks:,} classification), "
+        f"{summary.tasks_dropped:,} tasks dropped"
+    )
+    print(
+        f"requests: {summary.calls:,} sent, {summary.replayed:,} replayed from the journal, "
+        f"{summary.bootstrap_requests:,} bootstrap answers; errors: {summary.errors or 'none'}"
+    )
+    wall = t.get("wall", 0.0) or 1e-9
+    shares = ", ".join(
+        f"{k} {t.get(k, 0.0):.2f}s ({100 * t.get(k, 0.0) / wall:.0f}%)"
+        for k in ("dedup", "prompt", "parse", "io")
+    )
+    print(f"time: {wall:.2f}s wall; {shares}")
+    print(f"files: {summary.out_dir}/{{instructions.jsonl, tasks.jsonl, rejections.json, run.json}}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the pipeline with the command-line settings; return the exit code."""
+    import anyio
+
+    from ..engine import EngineConfig
+    from ..errors import ConfigError
+    from ..pipeline.run import RunConfig, generate
+    from ..pipeline.stats import format_stats, load_stats
+
+    base_urls = args.base_urls or (
+        [os.environ["OPENAI_BASE_URL"]] if os.environ.get("OPENAI_BASE_URL") else []
+    )
+    progress = _ProgressLine(not args.no_progress)
+
+    def config_for(chat: bool, compact: bool) -> RunConfig:
+        return RunConfig(
+            out_dir=args.run_dir,
+            num_instructions=args.num_instructions,
+            chat=chat,
+            seeds_path=args.seeds,
+            classification_examples_path=args.classification_examples,
+            instance_examples_path=args.instance_examples,
+            seed=args.seed,
+            classification_only=args.classification_only,
+            instances_per_task=args.instances_per_task,
+            threshold=args.threshold,
+            tokenizer=args.tokenizer,
+            window=args.window,
+            compact_prompts=compact,
+        )
+
+    def engine_for(model: str, urls: list[str], concurrency: int) -> EngineConfig:
+        return EngineConfig(
+            model=model,
+            base_urls=urls,
+            concurrency=concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            max_total_tokens=args.max_total_tokens,
+        )
+
+    async def main() -> RunSummary:
+        if base_urls:
+            if not args.model:
+                raise ConfigError("--model is required with --base-url / OPENAI_BASE_URL")
+            config = config_for(args.chat, compact=False)
+            return await generate(
+                config,
+                engine_config=engine_for(args.model, base_urls, args.concurrency or 64),
+                progress=progress,
+            )
+        from ..local import LOCAL_CONCURRENCY, LOCAL_HINT, serve_local_model
+
+        print(LOCAL_HINT, file=sys.stderr)
+        config = config_for(True, compact=True)  # the small local model is a chat model with 2k context
+        async with serve_local_model() as local:
+            engine_config = engine_for(
+                args.model or local.model, [local.base_url], args.concurrency or LOCAL_CONCURRENCY
+            )
+            return await generate(config, engine_config=engine_config, progress=progress)
+
+    try:
+        summary = anyio.run(main)
+    finally:
+        progress.close()
+    _print_summary(summary)
+    if not args.no_stats:
+        print()
+        print(format_stats(load_stats(summary.out_dir)))
+    return 0 if summary.status in ("complete", "exhausted") else 1
