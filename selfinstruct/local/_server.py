@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -154,6 +155,17 @@ async def serve_local_model(
             f"the local model server for {path} exited with code {returncode} while in use",
             stderr_tail=server.tail,
         )
+
+
+_ERROR_LINE = re.compile(r"^(?:[\w.]*(?:Error|Exception)|ERROR):\s*\S")
+
+
+def _last_error_line(tail: str) -> str | None:
+    """The last line of ``tail`` that reads like an error (a Python exception or a logged ERROR)."""
+    for line in reversed(tail.splitlines()):
+        if _ERROR_LINE.match(line):
+            return " ".join(line.split())
+    return None
 
 
 def _free_port() -> int:
@@ -326,8 +338,10 @@ class _ServerProcess:
         tail = self.read_tail()
         if "address already in use" in tail.lower():
             raise _PortTakenError(tail)
+        cause = _last_error_line(tail)
         raise LocalServerError(
-            f"the local model server for {self.path} exited with code {self.returncode} while starting",
+            f"the local model server for {self.path} exited with code {self.returncode} while starting"
+            + (f": {cause}" if cause else ""),
             stderr_tail=tail,
         )
 
