@@ -324,8 +324,14 @@ class FakeModel:
         chat = kind == "chat"
         if "Is it classification?" in text:
             return self._classify(text, rng, chat=chat)
-        if "Class label:" in text or re.search(r"^Example \d+\s*$", text, re.MULTILINE):
-            return self._instances(text, rng, chat=chat, label_first="Class label:" in text)
+        last_line = text.rstrip().rsplit("\n", 1)[-1]
+        if (
+            "Class label:" in text
+            or re.search(r"^Example \d+\s*$", text, re.MULTILINE)
+            or last_line.startswith("Task:")
+            or "examples in the same format" in last_line
+        ):
+            return self._instances(text, rng, chat=chat, label_first="class label" in text.lower())
         return self._continue_list(text, rng, chat=chat)
 
     # -- instructions ---------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""Export formats (schema of every line, dedup, determinism) and run statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from selfinstruct.errors import ConfigError, InputError
+from selfinstruct.pipeline.export import FORMATS, PROMPT_TEMPLATES, export_run
+from selfinstruct.pipeline.stats import format_stats, load_stats, plot_stats
+
+TASKS = [
+    {
+        "id": "machine_1",
+        "name": "machine_1",
+        "instruction": "Convert the temperature to Fahrenheit.",
+        "instances": [{"input": "20 C", "output": "68 F"}, {"input": "0 C", "output": "32 F"}],
+        "is_classification": False,
+    },
+    {
+        "id": "machine_2",
+        "name": "machine_2",
+        "instruction": "Tell whether the word is a noun or a verb.",
+        "instances": [{"input": "run", "output": "Verb"}, {"input": "run", "output": "Verb"}],
+        "is_classification": True,
+    },
+    {
+        "id": "machine_3",
+        "name": "machine_3",
+        "instruction": "Write a haiku about the first snow.",
+        "instances": [
+            {
+                "input": "",
+                "output": "White hush on the roofs\nfootprints fill before dawn\nthe town holds its breath",
+            }
+        ],
+        "is_classification": False,
+    },
+]
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A finished run directory with three tasks (one duplicate instance)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "tasks.jsonl").write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in TASKS))
+    (run / "instructions.jsonl").write_bytes(
+        b"".join(
+            orjson.dumps({"instruction": t["instruction"], "seed_score": s}) + b"\n"
+            for t, s in zip(TASKS, (0.12, 0.35, 0.61), strict=True)
+        )
+    )
+    (run / "rejections.json").write_bytes(orjson.dumps({"instructions": {"similar": 5, "blacklist": 2}}))
+    return run
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def _check_schema(fmt: str, record: dict[str, Any]) -> None:
+    if fmt == "alpaca":
+        assert set(record) == {"instruction", "input", "output"}
+        assert all(isinstance(v, str) for v in record.values())
+    elif fmt == "openai-chat":
+        assert set(record) == {"messages"}
+        assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
+        assert all(isinstance(m["content"], str) and m["content"] for m in record["messages"])
+    elif fmt == "sharegpt":
+        assert set(record) == {"conversations"}
+        assert [m["from"] for m in record["conversations"]] == ["human", "gpt"]
+    else:
+        assert set(record) == {"prompt", "completion"}
+        assert record["completion"].startswith(" ")
+        assert record["completion"].endswith("<|endoftext|>")
+
+
+@pytest.mark.parametrize("fmt", [pytest.param(f, id=f) for f in FORMATS])
+def test_every_format_has_its_schema_and_drops_duplicates(run_dir: Path, tmp_path: Path, fmt: str) -> None:
+    """Each line of each format has the expected keys and types; the repeated instance is written once."""
+    out = tmp_path / f"{fmt}.jsonl"
+    summary = export_run(run_dir, out, fmt=fmt)
+    records = _lines(out)
+    assert summary.written == len(records) == 4
+    assert summary.duplicates == 1
+    for record in records:
+        _check_schema(fmt, record)
+
+
+def test_openai_chat_puts_input_after_instruction(run_dir: Path, tmp_path: Path) -> None:
+    """The user message is the instruction, then a blank line and the input (when there is one)."""
+    export_run(run_dir, tmp_path / "c.jsonl", fmt="openai-chat")
+    first, *_, last = _lines(tmp_path / "c.jsonl")
+    assert first["messages"][0]["content"] == "Convert the temperature to Fahrenheit.\n\n20 C"
+    assert last["messages"][0]["content"] == "Write a haiku about the first snow."
+
+
+def test_prompt_completion_templates_vary_and_are_deterministic(run_dir: Path, tmp_path: Path) -> None:
+    """Templates are drawn per instance; the same seed writes the same bytes, another seed differs."""
+    many = tmp_path / "many"
+    many.mkdir()
+    tasks = [dict(TASKS[0], instruction=f"Convert temperature number {i}.") for i in range(40)]
+    (many / "tasks.jsonl").write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in tasks))
+    export_run(many, tmp_path / "a.jsonl", fmt="prompt-completion", seed=1)
+    export_run(many, tmp_path / "b.jsonl", fmt="prompt-completion", seed=1)
+    export_run(many, tmp_path / "c.jsonl", fmt="prompt-completion", seed=2)
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert (tmp_path / "a.jsonl").read_bytes() != (tmp_path / "c.jsonl").read_bytes()
+    shapes = set()
+    for i, record in enumerate(_lines(tmp_path / "a.jsonl")):
+        instruction, inp = f"Convert temperature number {i // 2}.", ("20 C", "0 C")[i % 2]
+        shapes.add(record["prompt"].replace(instruction, "{instruction}").replace(inp, "{input}"))
+    assert shapes <= {with_input for with_input, _ in PROMPT_TEMPLATES}
+    assert len(shapes) >= 4
+
+
+def test_include_seeds(run_dir: Path, tmp_path: Path, data_dir: Path) -> None:
+    """--include-seeds puts the seed tasks' instances first."""
+    summary = export_run(
+        run_dir,
+        tmp_path / "s.jsonl",
+        fmt="alpaca",
+        include_seeds=True,
+        seeds_path=data_dir / "seed_tasks.jsonl",
+    )
+    records = _lines(tmp_path / "s.jsonl")
+    assert summary.written == len(records) > 4
+    assert records[0]["instruction"].startswith("Plan a simple weekly meal")
+
+
+def test_export_errors(tmp_path: Path, run_dir: Path) -> None:
+    """An unfinished run and an unknown format are clear errors."""
+    with pytest.raises(InputError, match="has not finished"):
+        export_run(tmp_path / "missing", tmp_path / "x.jsonl", fmt="alpaca")
+    with pytest.raises(ConfigError, match="unknown export format"):
+        export_run(run_dir, tmp_path / "x.jsonl", fmt="csv")
+
+
+def test_stats_table(run_dir: Path) -> None:
+    """The table counts tasks, instances, empty inputs and mean lengths; rejections and histogram follow."""
+    stats = load_stats(run_dir)
+    assert (stats.tasks, stats.classification, stats.instances, stats.empty_input) == (3, 1, 5, 1)
+    text = format_stats(stats)
+    assert "# of instances                       5" in text
+    assert "instructions/similar" in text
+    assert "[0.6, 0.7)" in text
+    assert "avg. output length (words)" in text
+
+
+def test_stats_plot(run_dir: Path, tmp_path: Path) -> None:
+    """--plot writes a PNG."""
+    plot_stats(load_stats(run_dir), tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
