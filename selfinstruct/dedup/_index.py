@@ -105,6 +105,35 @@ def _grow(array: np.ndarray, needed: int, fill: int) -> np.ndarray:
     return grown
 
 
+def _new_store(vocab: int) -> list[np.ndarray]:
+    """An empty posting store: [data, start, cap, nxt, htf, used] (see ``_kernels``)."""
+    htf = np.full((3, vocab), -1, dtype=np.int32)
+    htf[2, :] = 0
+    return [
+        np.zeros(4096, dtype=np.int32),
+        np.zeros(1024, dtype=np.int64),
+        np.zeros(1024, dtype=np.int32),
+        np.full(1024, -1, dtype=np.int32),
+        htf,
+        np.zeros(2, dtype=np.int64),
+    ]
+
+
+def _reserve(store: list[np.ndarray], distinct: int, vocab: int) -> None:
+    """Make room for one row posting under ``distinct`` tokens, with token ids below ``vocab``."""
+    data, start, cap, nxt, htf, used = store
+    store[0] = _grow(data, int(used[0]) + 1024 * distinct, 0)
+    if int(used[1]) + distinct > start.shape[0]:
+        store[1] = _grow(start, int(used[1]) + distinct, 0)
+        store[2] = _grow(cap, store[1].shape[0], 0)
+        store[3] = _grow(nxt, store[1].shape[0], -1)
+    if vocab > htf.shape[1]:
+        grown = np.full((3, max(vocab, 2 * htf.shape[1])), -1, dtype=np.int32)
+        grown[2, :] = 0
+        grown[:, : htf.shape[1]] = htf
+        store[4] = grown
+
+
 class NoveltyIndex:
     """A growing pool of texts with an exact ROUGE-L novelty test.
 
@@ -174,17 +203,9 @@ class NoveltyIndex:
         self._row_tok = np.zeros(1024, dtype=np.int32)
         self._row_off = np.zeros(257, dtype=np.int64)
         self._stamp = np.zeros(256, dtype=np.int64)
-        self._partial = np.zeros(256, dtype=np.int64)
-        self._tok_head = np.full(256, -1, dtype=np.int32)
-        self._tok_tail = np.full(256, -1, dtype=np.int32)
-        self._tok_fill = np.zeros(256, dtype=np.int32)
-        self._tok_df = np.zeros(256, dtype=np.int32)
+        self._df = np.zeros(256, dtype=np.int32)
         self._slot = np.full(256, -1, dtype=np.int32)
-        self._blk_data = np.zeros(4096, dtype=np.int32)
-        self._blk_start = np.zeros(1024, dtype=np.int64)
-        self._blk_cap = np.zeros(1024, dtype=np.int32)
-        self._blk_next = np.full(1024, -1, dtype=np.int32)
-        self._used = np.zeros(2, dtype=np.int64)
+        self._full = _new_store(256)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -284,22 +305,21 @@ class NoveltyIndex:
                     "n_tok": self._n_tok,
                 }
             )
-            n = len(self._texts)
+            n, v = len(self._texts), len(self._vocab)
+            data, start, cap, nxt, htf, used = self._full
             buffer = io.BytesIO()
             np.savez(
                 buffer,
                 meta=np.frombuffer(meta, dtype=np.uint8),
                 row_tok=self._row_tok[: self._n_tok],
                 row_off=self._row_off[: n + 1],
-                tok_head=self._tok_head[: len(self._vocab)],
-                tok_tail=self._tok_tail[: len(self._vocab)],
-                tok_fill=self._tok_fill[: len(self._vocab)],
-                tok_df=self._tok_df[: len(self._vocab)],
-                blk_data=self._blk_data[: self._used[0]],
-                blk_start=self._blk_start[: self._used[1]],
-                blk_cap=self._blk_cap[: self._used[1]],
-                blk_next=self._blk_next[: self._used[1]],
-                used=self._used,
+                df=self._df[:v],
+                data=data[: used[0]],
+                start=start[: used[1]],
+                cap=cap[: used[1]],
+                nxt=nxt[: used[1]],
+                htf=htf[:, :v],
+                used=used,
             )
             return _SNAPSHOT_MAGIC + buffer.getvalue()
 
@@ -323,18 +343,26 @@ class NoveltyIndex:
             index._row_tok = _grow(arrays["row_tok"].astype(np.int32), max(index._n_tok, 16), 0)
             index._row_off = _grow(arrays["row_off"].astype(np.int64), n + 2, 0)
             index._stamp = np.zeros(index._row_off.shape[0], dtype=np.int64)
-            index._partial = np.zeros(index._row_off.shape[0], dtype=np.int64)
-            index._tok_head = _grow(arrays["tok_head"].astype(np.int32), v + 1, -1)
-            index._tok_tail = _grow(arrays["tok_tail"].astype(np.int32), v + 1, -1)
-            index._tok_fill = _grow(arrays["tok_fill"].astype(np.int32), v + 1, 0)
-            index._tok_df = _grow(arrays["tok_df"].astype(np.int32), v + 1, 0)
-            index._slot = np.full(index._tok_head.shape[0], -1, dtype=np.int32)
-            index._used = arrays["used"].astype(np.int64)
-            index._blk_data = _grow(arrays["blk_data"].astype(np.int32), int(index._used[0]) + 16, 0)
-            blocks = int(index._used[1]) + 16
-            index._blk_start = _grow(arrays["blk_start"].astype(np.int64), blocks, 0)
-            index._blk_cap = _grow(arrays["blk_cap"].astype(np.int32), blocks, 0)
-            index._blk_next = _grow(arrays["blk_next"].astype(np.int32), blocks, -1)
+            index._df = _grow(arrays["df"].astype(np.int32), v + 1, 0)
+            index._slot = np.full(index._df.shape[0], -1, dtype=np.int32)
+            htf = np.full((3, index._df.shape[0]), -1, dtype=np.int32)
+            htf[2, :] = 0
+            htf[:, :v] = arrays["htf"]
+            index._full = [
+                arrays["data"].astype(np.int32),
+                arrays["start"].astype(np.int64),
+                arrays["cap"].astype(np.int32),
+                arrays["nxt"].astype(np.int32),
+                htf,
+                arrays["used"].astype(np.int64),
+            ]
+            _reserve(index._full, 1, v + 1)
+            if (
+                index._row_off.shape[0] < n + 1
+                or int(index._row_off[n]) != index._n_tok
+                or int(index._full[5][1]) > index._full[1].shape[0]
+            ):
+                raise ValueError("arrays do not fit together")
         except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as error:
             raise ConfigError(f"corrupt NoveltyIndex snapshot: {error}") from error
         if index._lsh is not None:
@@ -352,42 +380,18 @@ class NoveltyIndex:
         vocab = self._vocab
         ids = [vocab.setdefault(t, len(vocab)) for t in tokens]
         v = len(vocab)
-        if v > self._tok_head.shape[0]:
-            self._tok_head = _grow(self._tok_head, v, -1)
-            self._tok_tail = _grow(self._tok_tail, v, -1)
-            self._tok_fill = _grow(self._tok_fill, v, 0)
-            self._tok_df = _grow(self._tok_df, v, 0)
+        if v > self._df.shape[0]:
+            self._df = _grow(self._df, v, 0)
             self._slot = _grow(self._slot, v, -1)
         row = len(self._texts)
         if row + 2 > self._row_off.shape[0]:
             self._row_off = _grow(self._row_off, row + 2, 0)
             self._stamp = _grow(self._stamp, self._row_off.shape[0], 0)
-            self._partial = _grow(self._partial, self._row_off.shape[0], 0)
         start = self._n_tok
         self._row_tok = _grow(self._row_tok, start + len(ids), 0)
         self._row_tok[start : start + len(ids)] = ids
-        distinct = np.fromiter(dict.fromkeys(ids), dtype=np.int32)
-        while True:
-            status = self._k.add_row(
-                distinct,
-                row,
-                self._blk_data,
-                self._blk_start,
-                self._blk_cap,
-                self._blk_next,
-                self._tok_tail,
-                self._tok_head,
-                self._tok_fill,
-                self._tok_df,
-                self._used,
-            )
-            if status == 0:
-                break
-            words, blocks = divmod(-int(status), 1 << 20)
-            self._blk_data = _grow(self._blk_data, int(self._used[0]) + words, 0)
-            self._blk_start = _grow(self._blk_start, int(self._used[1]) + blocks, 0)
-            self._blk_cap = _grow(self._blk_cap, self._blk_start.shape[0], 0)
-            self._blk_next = _grow(self._blk_next, self._blk_start.shape[0], -1)
+        _reserve(self._full, len(ids), v)
+        self._k.index_row(self._row_tok[start : start + len(ids)], row, self._df, *self._full)
         self._n_tok = start + len(ids)
         self._row_off[row + 1] = self._n_tok
         self._texts.append(text)
@@ -426,17 +430,10 @@ class NoveltyIndex:
                 self._next_stamp(),
                 self._row_tok,
                 self._row_off,
-                self._blk_data,
-                self._blk_start,
-                self._blk_cap,
-                self._blk_next,
-                self._tok_head,
-                self._tok_tail,
-                self._tok_fill,
-                self._tok_df,
+                self._df,
+                *self._full[:5],
                 self._slot,
                 self._stamp,
-                self._partial,
             )
         best = float(best)
         best_id = int(best_id)

@@ -24,8 +24,8 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "add_row",
     "fmeasure",
+    "index_row",
     "lcs_length",
     "score_rows",
     "search",
@@ -170,62 +170,63 @@ def score_rows(
     return out
 
 
-@njit(cache=True, nogil=True)
-def add_row(
-    distinct: np.ndarray,
-    row: int,
-    blk_data: np.ndarray,
-    blk_start: np.ndarray,
-    blk_cap: np.ndarray,
-    blk_next: np.ndarray,
-    tok_tail: np.ndarray,
-    tok_head: np.ndarray,
-    tok_fill: np.ndarray,
-    tok_df: np.ndarray,
-    used: np.ndarray,
-) -> int:
-    """Append ``row`` to the posting list of each distinct token id.
+# -- posting lists ------------------------------------------------------------------------------
+# A posting store is (data, start, cap, nxt, htf, used): chains of blocks of row ids per token;
+# block b holds data[start[b] : start[b] + cap[b]] and links to nxt[b] (-1 at the end);
+# htf[0, t], htf[1, t], htf[2, t] are token t's head block, tail block and the tail's fill;
+# used = [data words used, blocks used]. New blocks double in size (4 .. 1024), so a common
+# token walks few links; the caller keeps room for 1024 words and one block per distinct token.
 
-    Posting lists are chains of blocks whose capacity doubles (4 .. 1024 entries) so a common
-    token walks few links. ``used`` holds [data words used, blocks used]. Returns 0 on success, or
-    the number of data words and blocks still needed (as ``-(words * 2**20 + blocks)``) when the
-    caller must grow the arrays first; then nothing has been changed.
-    """
-    need_words = 0
-    need_blocks = 0
-    for i in range(distinct.shape[0]):
-        t = distinct[i]
-        tail = tok_tail[t]
+
+@njit(cache=True, nogil=True)
+def _append(
+    t: int,
+    row: int,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
+    used: np.ndarray,
+) -> None:
+    tail = htf[1, t]
+    if tail < 0 or htf[2, t] == cap[tail]:
+        size = 4 if tail < 0 else min(2 * cap[tail], 1024)
+        b = used[1]
+        start[b] = used[0]
+        cap[b] = size
+        nxt[b] = -1
+        used[0] += size
+        used[1] += 1
         if tail < 0:
-            need_words += 4
-            need_blocks += 1
-        elif tok_fill[t] == blk_cap[tail]:
-            need_words += min(2 * blk_cap[tail], 1024)
-            need_blocks += 1
-    if used[0] + need_words > blk_data.shape[0] or used[1] + need_blocks > blk_start.shape[0]:
-        return -(need_words * (1 << 20) + need_blocks)
-    for i in range(distinct.shape[0]):
-        t = distinct[i]
-        tail = tok_tail[t]
-        if tail < 0 or tok_fill[t] == blk_cap[tail]:
-            cap = 4 if tail < 0 else min(2 * blk_cap[tail], 1024)
-            b = used[1]
-            blk_start[b] = used[0]
-            blk_cap[b] = cap
-            blk_next[b] = -1
-            used[0] += cap
-            used[1] += 1
-            if tail < 0:
-                tok_head[t] = b
-            else:
-                blk_next[tail] = b
-            tok_tail[t] = b
-            tok_fill[t] = 0
-            tail = b
-        blk_data[blk_start[tail] + tok_fill[t]] = row
-        tok_fill[t] += 1
-        tok_df[t] += 1
-    return 0
+            htf[0, t] = b
+        else:
+            nxt[tail] = b
+        htf[1, t] = b
+        htf[2, t] = 0
+        tail = b
+    data[start[tail] + htf[2, t]] = row
+    htf[2, t] += 1
+
+
+@njit(cache=True, nogil=True)
+def index_row(
+    tokens: np.ndarray,
+    row: int,
+    df: np.ndarray,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
+    used: np.ndarray,
+) -> None:
+    """Post ``row`` under each of its distinct tokens and count it in their document frequency."""
+    for p in range(tokens.shape[0]):
+        t = tokens[p]
+        if htf[1, t] < 0 or data[start[htf[1, t]] + htf[2, t] - 1] != row:
+            _append(t, row, data, start, cap, nxt, htf, used)
+            df[t] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -235,6 +236,10 @@ def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
     if b <= 0:
         return False
     return 2.0 * b >= (bar - _SLACK) * (m + n)
+
+
+_STATE_SHIFT = 24
+_PARTIAL_MASK = (1 << 24) - 1
 
 
 @njit(cache=True, nogil=True)
@@ -247,26 +252,28 @@ def search(
     stamp_value: int,
     row_tok: np.ndarray,
     row_off: np.ndarray,
-    blk_data: np.ndarray,
-    blk_start: np.ndarray,
-    blk_cap: np.ndarray,
-    blk_next: np.ndarray,
-    tok_head: np.ndarray,
-    tok_tail: np.ndarray,
-    tok_fill: np.ndarray,
-    tok_df: np.ndarray,
+    df: np.ndarray,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
     slot: np.ndarray,
-    stamp: np.ndarray,
-    partial: np.ndarray,
+    state: np.ndarray,
 ) -> tuple[float, int, int]:
     """Best exact ROUGE-L of ``query`` over the pool, pruned by exact bounds.
 
-    ``query`` holds token ids (-1 for tokens the pool has never seen). Rows that could score
-    >= ``threshold`` are all verified, so when the returned score is >= ``threshold`` it is the exact
-    maximum; with ``nearest`` a second pass finds the exact maximum below the threshold too.
+    ``query`` holds token ids (-1 for tokens the pool has never seen). Pass 1 walks the posting
+    lists of the query's tokens, rarest first, and stops once a row sharing none of the walked
+    tokens could not reach the bar (LCS <= shared tokens: prefix filtering); rows met are
+    pruned by length and by shared-token counts (count filtering), and the rest verified. Every
+    row that could score >= ``threshold`` is verified, so a returned score >= ``threshold`` is the
+    exact maximum. With ``nearest``, pass 2 repeats the walk with the bar lowered to the best
+    score found, verifying rows as met, which yields the exact maximum below the threshold too.
     ``init_best``/``init_id`` seed the search with an already verified row (or -1.0 / -1).
-    Scratch arrays: ``slot`` is all -1 on entry and exit; ``stamp`` entries equal to
-    ``stamp_value`` or ``stamp_value + 1`` mean "seen in pass 1 / 2" (the caller advances it by 2).
+    Scratch: ``slot`` is all -1 on entry and exit; ``state[y] >> 24`` equal to ``stamp_value``
+    (pass 1) or ``stamp_value + 1`` (pass 2) marks rows met in this call, the low 24 bits hold
+    1 + shared-token count (0: pruned). The caller advances ``stamp_value`` by 2 per call.
 
     Returns (best score or -1.0, best row or -1, rows verified).
     """
@@ -285,17 +292,17 @@ def search(
     for p in range(m):
         if query[p] >= 0:
             counts[slot[query[p]]] += 1
-    # Rare tokens first (by document frequency, then id), so the unseen-row bound falls fast.
     keys = np.empty(k, dtype=np.int64)
     for i in range(k):
-        keys[i] = (np.int64(tok_df[distinct[i]]) << 32) + distinct[i]
+        keys[i] = (np.int64(df[distinct[i]]) << 32) + distinct[i]
     order = np.argsort(keys)
     remaining = np.zeros(k + 1, dtype=np.int64)
     for j in range(k - 1, -1, -1):
         remaining[j] = remaining[j + 1] + counts[order[j]]
 
-    # Pass 1: every row that could reach max(threshold, best), found by count filtering.
+    # Pass 1: prefix + count filtering at bar max(threshold, best).
     bar = max(threshold, best)
+    mark = np.int64(stamp_value) << _STATE_SHIFT
     cand = np.empty(64, dtype=np.int32)
     n_cand = 0
     stop = k
@@ -306,17 +313,17 @@ def search(
             break
         c = counts[order[j]]
         t = distinct[order[j]]
-        b = tok_head[t]
+        b = htf[0, t]
         while b >= 0:
-            lo = blk_start[b]
-            fill = tok_fill[t] if b == tok_tail[t] else blk_cap[b]
-            for q in range(lo, lo + fill):
-                y = blk_data[q]
-                if stamp[y] != stamp_value:
-                    stamp[y] = stamp_value
+            lo_b = start[b]
+            fill = htf[2, t] if b == htf[1, t] else cap[b]
+            for q in range(lo_b, lo_b + fill):
+                y = data[q]
+                s = state[y]
+                if (s >> _STATE_SHIFT) != stamp_value:
                     n = row_off[y + 1] - row_off[y]
                     if _reach(r, m, n, bar):
-                        partial[y] = c
+                        state[y] = mark | (c + 1)
                         if n_cand == cand.shape[0]:
                             grown = np.empty(2 * n_cand, dtype=np.int32)
                             grown[:n_cand] = cand
@@ -324,17 +331,18 @@ def search(
                         cand[n_cand] = y
                         n_cand += 1
                     else:
-                        partial[y] = -1
-                elif partial[y] >= 0:
-                    partial[y] += c
-            b = blk_next[b]
+                        state[y] = mark
+                elif (s & _PARTIAL_MASK) != 0:
+                    state[y] = s + c
+            b = nxt[b]
     rest = remaining[stop]
     for i in range(n_cand):
         y = cand[i]
         lo = row_off[y]
         hi = row_off[y + 1]
         n = hi - lo
-        if not _reach(partial[y] + rest, m, n, max(threshold, best)):
+        shared = (state[y] & _PARTIAL_MASK) - 1
+        if not _reach(shared + rest, m, n, max(threshold, best)):
             continue
         lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi)
         verified += 1
@@ -344,23 +352,24 @@ def search(
             best_id = y
 
     if nearest and best < threshold:
-        # Pass 2: the exact maximum lies below the threshold; look for any row that can beat it,
-        # verifying rows when first met (rare tokens first, so good matches come early).
+        # Pass 2: the exact maximum lies below the threshold. A row first met at step j shares
+        # at most remaining[j] tokens; verify rows as met while that could beat the best.
         seen2 = stamp_value + 1
+        mark2 = np.int64(seen2) << _STATE_SHIFT
         for j in range(k):
             r = remaining[j]
             if not _reach(r, m, r, max(best, 0.0)):
                 break
             t = distinct[order[j]]
-            b = tok_head[t]
+            b = htf[0, t]
             while b >= 0:
-                lo_b = blk_start[b]
-                fill = tok_fill[t] if b == tok_tail[t] else blk_cap[b]
+                lo_b = start[b]
+                fill = htf[2, t] if b == htf[1, t] else cap[b]
                 for q in range(lo_b, lo_b + fill):
-                    y = blk_data[q]
-                    if stamp[y] == seen2:
+                    y = data[q]
+                    if (state[y] >> _STATE_SHIFT) == seen2:
                         continue
-                    stamp[y] = seen2
+                    state[y] = mark2
                     lo = row_off[y]
                     hi = row_off[y + 1]
                     n = hi - lo
@@ -372,6 +381,6 @@ def search(
                     if f > best or (f == best and y < best_id):
                         best = f
                         best_id = y
-                b = blk_next[b]
+                b = nxt[b]
     _clear_slots(slot, distinct)
     return best, best_id, verified

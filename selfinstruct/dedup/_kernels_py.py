@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["add_row", "fmeasure", "lcs_length", "score_rows", "search"]
+__all__ = ["fmeasure", "index_row", "lcs_length", "score_rows", "search"]
 
 _SLACK = 1e-9
 
@@ -70,52 +70,51 @@ def score_rows(
     return out
 
 
-def add_row(
-    distinct: np.ndarray,
+def _append(
+    t: int,
     row: int,
-    blk_data: np.ndarray,
-    blk_start: np.ndarray,
-    blk_cap: np.ndarray,
-    blk_next: np.ndarray,
-    tok_tail: np.ndarray,
-    tok_head: np.ndarray,
-    tok_fill: np.ndarray,
-    tok_df: np.ndarray,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
     used: np.ndarray,
-) -> int:
-    """Append ``row`` to the posting list of each distinct token id (see the Numba kernel)."""
-    need_words = need_blocks = 0
-    for t in distinct.tolist():
-        tail = int(tok_tail[t])
+) -> None:
+    tail = int(htf[1, t])
+    if tail < 0 or htf[2, t] == cap[tail]:
+        size = 4 if tail < 0 else min(2 * int(cap[tail]), 1024)
+        b = int(used[1])
+        start[b] = used[0]
+        cap[b] = size
+        nxt[b] = -1
+        used[0] += size
+        used[1] += 1
         if tail < 0:
-            need_words += 4
-            need_blocks += 1
-        elif tok_fill[t] == blk_cap[tail]:
-            need_words += min(2 * int(blk_cap[tail]), 1024)
-            need_blocks += 1
-    if used[0] + need_words > blk_data.shape[0] or used[1] + need_blocks > blk_start.shape[0]:
-        return -(need_words * (1 << 20) + need_blocks)
-    for t in distinct.tolist():
-        tail = int(tok_tail[t])
-        if tail < 0 or tok_fill[t] == blk_cap[tail]:
-            cap = 4 if tail < 0 else min(2 * int(blk_cap[tail]), 1024)
-            b = int(used[1])
-            blk_start[b] = used[0]
-            blk_cap[b] = cap
-            blk_next[b] = -1
-            used[0] += cap
-            used[1] += 1
-            if tail < 0:
-                tok_head[t] = b
-            else:
-                blk_next[tail] = b
-            tok_tail[t] = b
-            tok_fill[t] = 0
-            tail = b
-        blk_data[blk_start[tail] + tok_fill[t]] = row
-        tok_fill[t] += 1
-        tok_df[t] += 1
-    return 0
+            htf[0, t] = b
+        else:
+            nxt[tail] = b
+        htf[1, t] = b
+        htf[2, t] = 0
+        tail = b
+    data[start[tail] + htf[2, t]] = row
+    htf[2, t] += 1
+
+
+def index_row(
+    tokens: np.ndarray,
+    row: int,
+    df: np.ndarray,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
+    used: np.ndarray,
+) -> None:
+    """Post ``row`` under each of its distinct tokens and count it in their document frequency."""
+    for t in dict.fromkeys(tokens.tolist()):
+        _append(t, row, data, start, cap, nxt, htf, used)
+        df[t] += 1
 
 
 def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
@@ -125,23 +124,14 @@ def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
     return 2.0 * b >= (bar - _SLACK) * (m + n)
 
 
-def _postings(
-    t: int,
-    blk_data: np.ndarray,
-    blk_start: np.ndarray,
-    blk_cap: np.ndarray,
-    blk_next: np.ndarray,
-    tok_head: np.ndarray,
-    tok_tail: np.ndarray,
-    tok_fill: np.ndarray,
-) -> list[int]:
+def _postings(t: int, data: np.ndarray, start: np.ndarray, cap: np.ndarray, nxt: np.ndarray, htf: np.ndarray) -> list[int]:
     rows: list[int] = []
-    b = int(tok_head[t])
+    b = int(htf[0, t])
     while b >= 0:
-        fill = int(tok_fill[t]) if b == tok_tail[t] else int(blk_cap[b])
-        start = int(blk_start[b])
-        rows.extend(blk_data[start : start + fill].tolist())
-        b = int(blk_next[b])
+        fill = int(htf[2, t]) if b == htf[1, t] else int(cap[b])
+        first = int(start[b])
+        rows.extend(data[first : first + fill].tolist())
+        b = int(nxt[b])
     return rows
 
 
@@ -154,17 +144,14 @@ def search(
     stamp_value: int,
     row_tok: np.ndarray,
     row_off: np.ndarray,
-    blk_data: np.ndarray,
-    blk_start: np.ndarray,
-    blk_cap: np.ndarray,
-    blk_next: np.ndarray,
-    tok_head: np.ndarray,
-    tok_tail: np.ndarray,
-    tok_fill: np.ndarray,
-    tok_df: np.ndarray,
+    df: np.ndarray,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
     slot: np.ndarray,
-    stamp: np.ndarray,
-    partial: np.ndarray,
+    state: np.ndarray,
 ) -> tuple[float, int, int]:
     """Best exact ROUGE-L of ``query`` over the pool, pruned by exact bounds (see the Numba kernel)."""
     m = query.shape[0]
@@ -177,11 +164,10 @@ def search(
     for t in q:
         if t >= 0:
             counts[t] = counts.get(t, 0) + 1
-    order = sorted(counts, key=lambda t: (int(tok_df[t]), t))
+    order = sorted(counts, key=lambda t: (int(df[t]), t))
     remaining = [0] * (len(order) + 1)
     for j in range(len(order) - 1, -1, -1):
         remaining[j] = remaining[j + 1] + counts[order[j]]
-    arrays = (blk_data, blk_start, blk_cap, blk_next, tok_head, tok_tail, tok_fill)
 
     def verify(y: int) -> None:
         nonlocal best, best_id, verified
@@ -193,27 +179,27 @@ def search(
 
     bar = max(threshold, best)
     cand: list[int] = []
-    partial_of: dict[int, int] = {}
+    shared: dict[int, int] = {}
     stop = len(order)
     for j, t in enumerate(order):
         r = remaining[j]
         if not _reach(r, m, r, bar):
             stop = j
             break
-        for y in _postings(t, *arrays):
-            if y not in partial_of:
+        for y in _postings(t, data, start, cap, nxt, htf):
+            if y not in shared:
                 n = int(row_off[y + 1] - row_off[y])
                 if _reach(r, m, n, bar):
-                    partial_of[y] = counts[t]
+                    shared[y] = counts[t]
                     cand.append(y)
                 else:
-                    partial_of[y] = -1
-            elif partial_of[y] >= 0:
-                partial_of[y] += counts[t]
+                    shared[y] = -1
+            elif shared[y] >= 0:
+                shared[y] += counts[t]
     rest = remaining[stop]
     for y in cand:
         n = int(row_off[y + 1] - row_off[y])
-        if _reach(partial_of[y] + rest, m, n, max(threshold, best)):
+        if _reach(shared[y] + rest, m, n, max(threshold, best)):
             verify(y)
 
     if nearest and best < threshold:
@@ -222,7 +208,7 @@ def search(
             r = remaining[j]
             if not _reach(r, m, r, max(best, 0.0)):
                 break
-            for y in _postings(t, *arrays):
+            for y in _postings(t, data, start, cap, nxt, htf):
                 if y in seen:
                     continue
                 seen.add(y)
