@@ -124,7 +124,9 @@ def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
     return 2.0 * b >= (bar - _SLACK) * (m + n)
 
 
-def _postings(t: int, data: np.ndarray, start: np.ndarray, cap: np.ndarray, nxt: np.ndarray, htf: np.ndarray) -> list[int]:
+def _postings(
+    t: int, data: np.ndarray, start: np.ndarray, cap: np.ndarray, nxt: np.ndarray, htf: np.ndarray
+) -> list[int]:
     rows: list[int] = []
     b = int(htf[0, t])
     while b >= 0:
