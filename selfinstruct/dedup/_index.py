@@ -275,9 +275,7 @@ class NoveltyIndex:
                 tokens = self._tokenize(text)
                 pooled = self._check(tokens, nearest)
                 local = scratch._check(tokens, nearest)
-                if local.nearest is not None and (
-                    pooled.nearest is None or local.score > pooled.score
-                ):
+                if local.nearest is not None and (pooled.nearest is None or local.score > pooled.score):
                     best = Match(
                         novel=False,
                         score=local.score,
