@@ -1,8 +1,9 @@
 """The in-flight window: at most ``limit`` requests at once, adapted by AIMD.
 
 Additive increase (+1 per window's worth of successes) and multiplicative decrease (halve on a
-429, 503 or timeout, at most once per round trip: only requests started after the last decrease
-can trigger the next one) so that an unknown server limit is found instead of hammered.
+429 without Retry-After, a 503 or a timeout, at most once per round trip: only requests started
+after the last decrease can trigger the next one) so that an unknown server limit is found
+instead of hammered.
 Waiters are served first come, first served, and a freed slot is handed to the next waiter.
 """
 

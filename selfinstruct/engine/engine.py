@@ -189,7 +189,18 @@ class Engine:
         send, receive = anyio.create_memory_object_stream[Result](max_buffer_size=self.config.concurrency)
         driver = asyncio.ensure_future(self._drive(_Source(requests), send))
         try:
-            async for result in receive:
+            while True:
+                # Drain without a scheduler pass per item (receive() checkpoints every call, which
+                # would cap throughput at one result per event-loop iteration).
+                try:
+                    result = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        result = await receive.receive()
+                    except anyio.EndOfStream:
+                        break
+                except anyio.EndOfStream:
+                    break
                 yield result
             await driver  # re-raises a failure of the input iterator
         finally:
@@ -262,7 +273,11 @@ class Engine:
             request = await source.next()
             if request is None:
                 return
-            await send.send(await self.complete(request))
+            result = await self.complete(request)
+            try:
+                send.send_nowait(result)
+            except anyio.WouldBlock:
+                await send.send(result)
 
     def _failure(
         self,
@@ -391,8 +406,11 @@ class Engine:
                 if rate_limits is not None:
                     limiter.observe(rate_limits)
             if cause == "rate_limit" and retry_after is not None:
-                limiter.pause(retry_after)  # everyone waits, not just this request
-            if cause in CONGESTION_KINDS or status == 503:
+                # The server said how long to wait: everyone waits, not just this request.
+                limiter.pause(retry_after)
+            elif cause in CONGESTION_KINDS or status == 503:
+                # No instructions (a bare 429, a 503, a timeout): find the server's limit by
+                # shrinking the in-flight window (AIMD).
                 self.window.on_congestion(epoch)
             self.pool.record_failure(endpoint, cause)
             if isinstance(failure, QuotaExhaustedError):

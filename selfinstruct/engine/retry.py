@@ -11,7 +11,8 @@ __all__ = ["CONGESTION_KINDS", "RETRYABLE_KINDS", "RetryPolicy"]
 # quota) fails the request at once: retrying would only spend money or time.
 RETRYABLE_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "invalid_body"})
 
-# Causes that mean "the server is overloaded": the adaptive window shrinks on them.
+# Causes that mean "the server is overloaded": the adaptive window shrinks on them (and on a 503),
+# unless a 429 came with Retry-After, which is honoured by pausing instead.
 CONGESTION_KINDS = frozenset({"rate_limit", "timeout"})
 
 
