@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="selfinstruct",
-        description="Bootstrap instruction-tuning data with SELF-INSTRUCT against any OpenAI-compatible endpoint.",
+        description=(
+            "Bootstrap instruction-tuning data with SELF-INSTRUCT against any OpenAI-compatible endpoint."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
