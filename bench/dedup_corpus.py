@@ -270,6 +270,22 @@ AUDIENCES = (
     "for new employees",
     "for a college admissions officer",
 )
+QUESTIONS = (
+    "What is the difference between {topic} and {topic2}?",
+    "How do I get started with {topic} if I know nothing about {topic2}?",
+    "Why is {topic} important for {topic2}?",
+    "Can you explain how {topic} affects {topic2} in simple terms?",
+    "What are some common mistakes people make with {topic}?",
+    "Which is better for {topic2}: {topic} or {topic3}?",
+    "Help me decide between {topic} and {topic2} for my {topic3} project.",
+    "Come up with a name for a {topic} company that also sells {topic2}.",
+    "If you could change one thing about {topic}, what would it be and why?",
+    "Pretend you are an expert in {topic}. Answer questions about {topic2}.",
+    "Find the odd one out: {topic}, {topic2}, {topic3}.",
+    "Fix the grammar in this sentence about {topic}.",
+    "Convert the following {thing} about {topic} into a {thing2}.",
+    "Rank these by importance for {topic}: {topic2}, {topic3}.",
+)
 CLASSIFY = (
     "Classify the sentiment of the following {thing} as positive, negative or neutral.",
     "Decide whether the following {thing} is about {topic} or {topic2}.",
@@ -340,21 +356,30 @@ class _Topics:
 
 
 def _fresh(rng: np.random.Generator, topic: _Topics) -> str:
-    if rng.random() < 0.15:
+    draw = rng.random()
+    if draw < 0.12:
         text = str(rng.choice(CLASSIFY)).format(thing=rng.choice(THINGS), topic=topic(), topic2=topic())
+    elif draw < 0.35:
+        text = str(rng.choice(QUESTIONS)).format(
+            thing=rng.choice(THINGS), thing2=rng.choice(THINGS), topic=topic(), topic2=topic(), topic3=topic()
+        )
     else:
         parts = [str(rng.choice(VERBS)), str(rng.choice(OBJECTS)), str(rng.choice(LINKS))]
         if rng.random() < 0.5:
             parts.append(str(rng.choice(QUALIFIERS)))
-        parts.append(topic())
-        if rng.random() < 0.4:
-            parts += ["and", topic()]
+        parts += [topic() for _ in range(int(rng.integers(1, 4)))]
         if rng.random() < 0.5:
+            parts += [str(rng.choice(("and", "with", "versus", "without", "in"))), topic()]
+        if rng.random() < 0.4:
             parts.append(str(rng.choice(AUDIENCES)))
+        elif rng.random() < 0.3:
+            parts += ["in", str(rng.choice(("the style of", "the voice of", "the spirit of"))), topic()]
         text = " ".join(parts) + "."
-    extra = int(rng.integers(0, 4)) + (int(rng.integers(1, 7)) if rng.random() < 0.15 else 0)
+    extra = int(rng.integers(0, 3)) + (int(rng.integers(1, 7)) if rng.random() < 0.1 else 0)
     for _ in range(extra):
-        text += " " + str(rng.choice(CONSTRAINTS)).format(n=int(rng.integers(2, 200)), topic=topic())
+        text += " " + str(rng.choice(CONSTRAINTS)).format(
+            n=int(rng.integers(2, 200)), topic=topic(), topic2=topic()
+        )
     return text
 
 

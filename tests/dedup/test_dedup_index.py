@@ -223,3 +223,22 @@ def test_threads_share_one_index() -> None:
         for other in kept[:i]:
             others.add(other)
         assert others.check(text).novel
+
+
+@pytest.mark.parametrize("backend", ["numba", "python"])
+def test_larger_pool_matches_exhaustive_scan(backend: str) -> None:
+    """A 300-item stream full of near-duplicates is judged exactly like a rouge-score scan."""
+    import random
+
+    rng = random.Random(5)
+    words = "write a poem story about the sea sky cat dog in style of for kids short long".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 14))) for _ in range(300)]
+    texts += [t + " " + rng.choice(words) for t in texts[:60]]
+    index = NoveltyIndex(backend=backend)
+    pool: list[str] = []
+    for text in texts:
+        best, best_id = brute_force(pool, text)
+        match = index.add_if_novel(text, nearest=True)
+        assert (match.novel, match.score, match.nearest) == (best < 0.7, best, best_id)
+        if match.novel:
+            pool.append(text)

@@ -96,3 +96,15 @@ def test_twins_agree_on_score_rows() -> None:
         assert (slot == -1).all()
         plain = _kernels_py.score_rows(query, rows, row_tok, row_off, slot)
         assert compiled.tolist() == plain.tolist()
+
+
+def test_pure_python_switch() -> None:
+    """SELFINSTRUCT_PURE_PYTHON=1 selects the plain twin at import, and it gives the same score."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from selfinstruct.dedup import KERNEL, rouge_l; print(KERNEL, rouge_l('a b c', 'a c'))"
+    env = {**os.environ, "SELFINSTRUCT_PURE_PYTHON": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["python", "0.8"]
