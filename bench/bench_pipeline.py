@@ -68,7 +68,14 @@ async def one_run(args: argparse.Namespace, url: str, out_dir: Path) -> tuple[ob
     from selfinstruct.engine import EngineConfig
     from selfinstruct.pipeline.run import RunConfig, generate
 
-    config = RunConfig(out_dir=out_dir, num_instructions=args.num, chat=args.chat, seed=args.seed)
+    config = RunConfig(
+        out_dir=out_dir,
+        num_instructions=args.num,
+        chat=args.chat,
+        seed=args.seed,
+        window=args.window,
+        record_nearest=not args.no_nearest,
+    )
     engine = EngineConfig(
         model="fake", base_urls=[url], concurrency=args.concurrency, api_key=None, max_retries=2
     )
@@ -102,6 +109,10 @@ def main() -> int:
     parser.add_argument("--chat", action="store_true", help="chat prompts instead of completion prompts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="server latency per request (s)")
+    parser.add_argument("--window", type=int, default=None, help="bootstrap requests in flight")
+    parser.add_argument(
+        "--no-nearest", action="store_true", help="do not record each accepted instruction's nearest match"
+    )
     args = parser.parse_args()
 
     from selfinstruct.dedup import KERNEL
@@ -116,7 +127,8 @@ def main() -> int:
     print(
         f"workload: {args.num:,} accepted instructions with classification and instances, "
         f"{'chat' if args.chat else 'completion'} prompts, concurrency {args.concurrency}, FakeModel server "
-        f"in a separate process at {args.latency * 1000:.0f} ms latency, seed {args.seed}; "
+        f"in a separate process at {args.latency * 1000:.0f} ms latency, seed {args.seed}, "
+        f"window {args.window or 'auto'}, nearest {'off' if args.no_nearest else 'on'}; "
         f"{args.repeat} run(s)"
     )
     server, url = start_server(args.latency)

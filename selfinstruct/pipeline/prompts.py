@@ -16,6 +16,7 @@ __all__ = [
     "BOOTSTRAP_PARAMS",
     "CLASSIFICATION_ONLY_HEADER",
     "CLASSIFY_PARAMS",
+    "COMPACT_MAX_TOKENS",
     "EMPTY_INPUT",
     "INSTANCE_PARAMS",
     "bootstrap_messages",
@@ -117,11 +118,17 @@ def bootstrap_messages(
     ]
 
 
-def bootstrap_params(*, chat: bool) -> dict[str, Any]:
-    """Sampling parameters for a bootstrap request."""
+#: Answer budget in compact mode: a tiny local model rambles, and each token costs real seconds on CPU.
+COMPACT_MAX_TOKENS = 256
+
+
+def bootstrap_params(*, chat: bool, compact: bool = False) -> dict[str, Any]:
+    """Sampling parameters for a bootstrap request (``compact``: shorter answers, for tiny models)."""
     params = dict(BOOTSTRAP_PARAMS)
     if chat:
         params["stop"] = list(_BOOTSTRAP_CHAT_STOP)
+    if compact:
+        params["max_tokens"] = COMPACT_MAX_TOKENS
     return params
 
 
@@ -196,9 +203,13 @@ def instance_messages(
     ]
 
 
-def instance_params(*, chat: bool, is_classification: bool, max_instances: int) -> dict[str, Any]:
+def instance_params(
+    *, chat: bool, is_classification: bool, max_instances: int, compact: bool = False
+) -> dict[str, Any]:
     """Sampling parameters for instance generation (greedy, presence penalty 1.5)."""
     params = dict(INSTANCE_PARAMS)
+    if compact:
+        params["max_tokens"] = COMPACT_MAX_TOKENS
     if not chat:
         params["stop"] = (
             ["\nTask:", "Task:"] if is_classification else [f"Example {max_instances + 1}", "Task:"]

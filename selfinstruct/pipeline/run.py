@@ -305,7 +305,7 @@ class _Runner:
         rest = config.prompt_instructions - len(machine)
         demos = machine + rng.sample(self.seed_texts, min(rest, len(self.seed_texts)))
         rng.shuffle(demos)
-        params = prompts.bootstrap_params(chat=config.chat)
+        params = prompts.bootstrap_params(chat=config.chat, compact=config.compact_prompts)
         meta = {"stage": "bootstrap", "seq": k, "demos": demos}
         if config.chat:
             messages = prompts.bootstrap_messages(
@@ -337,7 +337,10 @@ class _Runner:
         rng = random.Random(_stable_int(config.seed, "instances", instruction))
         demos = rng.sample(pool, min(self.demos_per_prompt, len(pool)))
         params = prompts.instance_params(
-            chat=config.chat, is_classification=is_classification, max_instances=config.instances_per_task
+            chat=config.chat,
+            is_classification=is_classification,
+            max_instances=config.instances_per_task,
+            compact=config.compact_prompts,
         )
         meta = {"stage": "instances", "instruction": instruction, "is_classification": is_classification}
         if config.chat:

@@ -222,3 +222,31 @@ async def test_classification_only_mode(run_config: Any, tmp_path: Path) -> None
     assert summary.classification_tasks == summary.tasks > 0
     first = next(r for r in journal if r.request.meta["stage"] == "bootstrap")
     assert "classification tasks" in (first.request.prompt or "")
+
+
+async def test_shipped_seed_files_run_end_to_end(run_config: Any, tmp_path: Path) -> None:
+    """With no paths given, our shipped seeds and few-shot templates drive a complete run."""
+    config = run_config(
+        tmp_path,
+        num_instructions=40,
+        seeds_path=None,
+        classification_examples_path=None,
+        instance_examples_path=None,
+    )
+    async with FakeOpenAIServer(responder=FakeModel()) as server:
+        summary = await generate(config, engine_config=engine_config(server))
+    assert summary.status == "complete"
+    assert summary.tasks > 30
+
+
+async def test_compact_prompts_for_small_local_models(run_config: Any, tmp_path: Path) -> None:
+    """Compact mode sends one short user message per bootstrap and caps answer length."""
+    config = run_config(tmp_path, num_instructions=20, chat=True, compact_prompts=True)
+    async with FakeOpenAIServer(responder=FakeModel()) as server:
+        summary = await generate(config, engine_config=engine_config(server, concurrency=1))
+    assert summary.accepted == 20
+    journal = list(read_journal(tmp_path / "journal.jsonl"))
+    bootstrap = [r.request for r in journal if r.request.meta["stage"] == "bootstrap"]
+    assert all(len(r.messages or []) == 1 and r.params["max_tokens"] == 256 for r in bootstrap)
+    classify = next(r.request for r in journal if r.request.meta["stage"] == "classify")
+    assert (classify.messages or [{}])[0]["content"].count("Is it classification?") == 8
