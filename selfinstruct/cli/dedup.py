@@ -60,6 +60,12 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="skip (and count) malformed lines and records without the field instead of failing",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="threads checking each batch of lines against the pool (default: 1); same result either way",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
 
@@ -71,13 +77,19 @@ def _count_lines(path: Path) -> int:
     return count
 
 
+_BATCH = 256
+
+
 def run(args: argparse.Namespace) -> int:
     """Deduplicate ``args.input`` into ``args.output``; print a one-line summary."""
     from ..dedup import NoveltyIndex
-    from ..errors import InputError
+    from ..errors import ConfigError, InputError
     from ..jsonl import ReadStats, atomic_write, dumps_line, iter_jsonl
 
     started = time.perf_counter()
+    workers = args.workers
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     index = NoveltyIndex(
         threshold=args.threshold, tokenizer=args.tokenizer, use_stemmer=args.stemmer, rule=args.rule
     )
@@ -123,34 +135,46 @@ def run(args: argparse.Namespace) -> int:
                 tqdm(total=_count_lines(args.input), unit=" lines", desc="dedup", file=sys.stderr)
             )
         source = str(args.input)
-        for line, record in iter_jsonl(args.input, skip_invalid=args.skip_invalid, stats=stats):
+        batch: list[tuple[int, dict[str, Any], str]] = []
+
+        def settle() -> None:
+            nonlocal kept, rejected
+            matches = index.check_batch([text for _, _, text in batch], workers=workers)
+            for (line, record, _), match in zip(batch, matches, strict=True):
+                if match.novel:
+                    kept += 1
+                    origin.append((source, line))
+                    out.write(dumps_line(record))
+                    continue
+                rejected += 1
+                if rejects is not None:
+                    where = origin[match.nearest] if match.nearest is not None else (None, None)
+                    rejects.write(
+                        dumps_line(
+                            {
+                                "line": line,
+                                "score": match.score,
+                                "nearest": match.nearest_text,
+                                "nearest_file": where[0],
+                                "nearest_line": where[1],
+                                "record": record,
+                            }
+                        )
+                    )
             if progress is not None:
-                progress.update(line - progress.n)
+                progress.update(batch[-1][0] - progress.n)
+            batch.clear()
+
+        for line, record in iter_jsonl(args.input, skip_invalid=args.skip_invalid, stats=stats):
             text = text_of(record, args.input, line)
             if text is None:
                 continue
             read += 1
-            match = index.add_if_novel(text)
-            if match.novel:
-                kept += 1
-                origin.append((source, line))
-                out.write(dumps_line(record))
-                continue
-            rejected += 1
-            if rejects is not None:
-                where = origin[match.nearest] if match.nearest is not None else (None, None)
-                rejects.write(
-                    dumps_line(
-                        {
-                            "line": line,
-                            "score": match.score,
-                            "nearest": match.nearest_text,
-                            "nearest_file": where[0],
-                            "nearest_line": where[1],
-                            "record": record,
-                        }
-                    )
-                )
+            batch.append((line, record, text))
+            if len(batch) == _BATCH:
+                settle()
+        if batch:
+            settle()
         if progress is not None:
             progress.update(progress.total - progress.n)
     seconds = time.perf_counter() - started

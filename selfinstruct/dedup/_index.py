@@ -9,7 +9,8 @@ the bit-parallel LCS kernel. Bounds only discard rows that provably score below 
 decision is always that of an exhaustive rouge-score scan.
 
 Thread safety: every public method takes one lock, so an index may be shared by threads (calls
-run one at a time); the kernels release the GIL but the scratch arrays are per index.
+run one at a time). ``check_batch(..., workers=N)`` checks a batch against the pool on N threads,
+each with private scratch arrays (the kernels release the GIL), then settles the batch in order.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -132,6 +134,19 @@ def _reserve(store: list[np.ndarray], distinct: int, vocab: int) -> None:
         grown[2, :] = 0
         grown[:, : htf.shape[1]] = htf
         store[4] = grown
+
+
+class _Scratch:
+    """Per-thread scratch arrays for a search (see ``_kernels.search``)."""
+
+    def __init__(self, slot: np.ndarray, state: np.ndarray) -> None:
+        self.slot = slot
+        self.state = state
+        self.stamp_value = 2
+
+    def next_stamp(self) -> int:
+        self.stamp_value += 2
+        return self.stamp_value
 
 
 class NoveltyIndex:
@@ -258,38 +273,59 @@ class NoveltyIndex:
                 id=new_id,
             )
 
-    def check_batch(self, texts: Iterable[str], *, add: bool = True, nearest: bool = False) -> list[Match]:
+    def check_batch(
+        self, texts: Iterable[str], *, add: bool = True, nearest: bool = False, workers: int = 1
+    ) -> list[Match]:
         """Judge texts in order, exactly as one-by-one calls would; earlier novel texts count.
 
+        Each text is first checked against the pool as it was before the batch (with ``workers``
+        threads: the kernels release the GIL), then, in order, against the batch's earlier novel
+        texts; the two results combine into exactly the one-by-one answer.
         With ``add=False`` the index is left unchanged, but a text novel earlier in the batch
         still rejects a later near-duplicate; such a batch item is reported with the id it would
         have received (``len(index) + k`` for the k-th novel text) and ``Match.id`` stays None.
+
+        Raises:
+            ConfigError: ``workers`` < 1.
         """
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers!r}")
+        texts = list(texts)
         with self._lock:
-            if add:
+            if add and workers == 1:
                 return [self.add_if_novel(text, nearest=nearest) for text in texts]
-            scratch = NoveltyIndex(**self.config.as_dict())
+            tokens = [self._tokenize(text) for text in texts]
+            pooled = self._check_many(tokens, nearest, workers)
+            local = NoveltyIndex(**self.config.as_dict())
             offset = len(self)
             results: list[Match] = []
-            for text in texts:
-                tokens = self._tokenize(text)
-                pooled = self._check(tokens, nearest)
-                local = scratch._check(tokens, nearest)
-                if local.nearest is not None and (pooled.nearest is None or local.score > pooled.score):
+            for text, toks, pool_match in zip(texts, tokens, pooled, strict=True):
+                local_match = local._check(toks, nearest)
+                best = pool_match
+                if local_match.nearest is not None and (
+                    pool_match.nearest is None or local_match.score > pool_match.score
+                ):
                     best = Match(
                         novel=False,
-                        score=local.score,
-                        nearest=local.nearest + offset,
-                        nearest_text=local.nearest_text,
+                        score=local_match.score,
+                        nearest=local_match.nearest + offset,
+                        nearest_text=local_match.nearest_text,
                     )
-                else:
-                    best = pooled
-                novel = pooled.novel and local.novel
-                results.append(
-                    Match(novel=novel, score=best.score, nearest=best.nearest, nearest_text=best.nearest_text)
-                )
+                novel = pool_match.novel and local_match.novel
+                new_id = None
                 if novel:
-                    scratch._add(text, tokens)
+                    local._add(text, toks)
+                    if add:
+                        new_id = self._add(text, toks)
+                results.append(
+                    Match(
+                        novel=novel,
+                        score=best.score,
+                        nearest=best.nearest,
+                        nearest_text=best.nearest_text,
+                        id=new_id,
+                    )
+                )
             return results
 
     def snapshot(self) -> bytes:
@@ -371,8 +407,7 @@ class NoveltyIndex:
     # -- internals ----------------------------------------------------------------------------
 
     def _encode(self, tokens: Sequence[str]) -> np.ndarray:
-        get = self._vocab.get
-        return np.fromiter((get(t, -1) for t in tokens), dtype=np.int32, count=len(tokens))
+        return np.fromiter(map(self._vocab.get, tokens, repeat(-1)), dtype=np.int32, count=len(tokens))
 
     def _add(self, text: str, tokens: list[str]) -> int:
         vocab = self._vocab
@@ -404,8 +439,28 @@ class NoveltyIndex:
             self._stamp_value = 2
         return self._stamp_value
 
-    def _check(self, tokens: list[str], nearest: bool) -> Match:
+    def _check_many(self, tokens: list[list[str]], nearest: bool, workers: int) -> list[Match]:
+        """Check each token list against the current pool, on up to ``workers`` threads."""
+        if workers == 1 or len(tokens) < 2 * workers or not self._texts:
+            return [self._check(toks, nearest) for toks in tokens]
+        from concurrent.futures import ThreadPoolExecutor
+
+        def chunk(part: list[list[str]]) -> list[Match]:
+            # Private scratch per thread: the kernels write to slot and state.
+            scratch = _Scratch(np.full(self._slot.shape[0], -1, dtype=np.int32), np.zeros_like(self._stamp))
+            return [self._check(toks, nearest, scratch) for toks in part]
+
+        size = -(-len(tokens) // workers)
+        parts = [tokens[i : i + size] for i in range(0, len(tokens), size)]
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            return [match for part in pool.map(chunk, parts) for match in part]
+
+    def _check(self, tokens: list[str], nearest: bool, scratch: _Scratch | None = None) -> Match:
         config = self.config
+        if scratch is None:
+            slot, state, stamp_value = self._slot, self._stamp, self._next_stamp()
+        else:
+            slot, state, stamp_value = scratch.slot, scratch.state, scratch.next_stamp()
         if not self._texts:
             return Match(novel=True, score=0.0, nearest=None, nearest_text=None)
         query = self._encode(tokens)
@@ -414,7 +469,7 @@ class NoveltyIndex:
             rows = self._lsh.query(tokens)
             if rows:
                 rows_arr = np.array(sorted(rows), dtype=np.int32)
-                scores = self._k.score_rows(query, rows_arr, self._row_tok, self._row_off, self._slot)
+                scores = self._k.score_rows(query, rows_arr, self._row_tok, self._row_off, slot)
                 i = int(np.argmax(scores))
                 if scores[i] > 0.0:
                     best, best_id = float(scores[i]), int(rows_arr[i])
@@ -425,13 +480,13 @@ class NoveltyIndex:
                 nearest,
                 best,
                 best_id,
-                self._next_stamp(),
+                stamp_value,
                 self._row_tok,
                 self._row_off,
                 self._df,
                 *self._full[:5],
-                self._slot,
-                self._stamp,
+                slot,
+                state,
             )
         best = float(best)
         best_id = int(best_id)

@@ -99,18 +99,19 @@ def test_long_texts_over_64_tokens() -> None:
     assert not match.novel
 
 
+@pytest.mark.parametrize("workers", [pytest.param(1, id="1-thread"), pytest.param(3, id="3-threads")])
 @pytest.mark.parametrize("add", [pytest.param(True, id="add"), pytest.param(False, id="no-add")])
-@given(pool=st.lists(small_vocab_texts, max_size=10), batch=st.lists(small_vocab_texts, max_size=15))
+@given(pool=st.lists(small_vocab_texts, max_size=10), batch=st.lists(small_vocab_texts, max_size=25))
 @settings(max_examples=40, deadline=None)
-def test_check_batch_equals_one_by_one(add: bool, pool: list[str], batch: list[str]) -> None:
-    """check_batch decides exactly as add_if_novel one by one; add=False leaves the index as it was."""
+def test_check_batch_equals_one_by_one(add: bool, workers: int, pool: list[str], batch: list[str]) -> None:
+    """check_batch (threaded or not) decides exactly as add_if_novel one by one; add=False changes nothing."""
     reference = NoveltyIndex()
     index = NoveltyIndex()
     for text in pool:
         reference.add(text)
         index.add(text)
     expected = [reference.add_if_novel(text, nearest=True) for text in batch]
-    got = index.check_batch(batch, add=add, nearest=True)
+    got = index.check_batch(batch, add=add, nearest=True, workers=workers)
     assert [m.novel for m in got] == [m.novel for m in expected]
     assert [(m.score, m.nearest, m.nearest_text) for m in got] == [
         (m.score, m.nearest, m.nearest_text) for m in expected
@@ -242,3 +243,27 @@ def test_larger_pool_matches_exhaustive_scan(backend: str) -> None:
         assert (match.novel, match.score, match.nearest) == (best < 0.7, best, best_id)
         if match.novel:
             pool.append(text)
+
+
+def test_check_batch_refuses_zero_workers() -> None:
+    """workers=0 is a ConfigError."""
+    with pytest.raises(ConfigError, match="workers"):
+        NoveltyIndex().check_batch(["a"], workers=0)
+
+
+def test_threaded_batches_over_a_large_pool() -> None:
+    """Batches checked on several threads against a 2,000-item pool equal one-by-one answers."""
+    import random
+
+    rng = random.Random(9)
+    words = [f"w{i}" for i in range(60)] + ["a", "the", "of"] * 5
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 20))) for _ in range(2600)]
+    texts += [t + " extra" for t in texts[::7]]
+    rng.shuffle(texts)
+    reference, threaded = NoveltyIndex(), NoveltyIndex()
+    expected = [reference.add_if_novel(t, nearest=True) for t in texts]
+    got: list[Match] = []
+    for i in range(0, len(texts), 300):
+        got += threaded.check_batch(texts[i : i + 300], nearest=True, workers=4)
+    assert got == expected
+    assert threaded.texts == reference.texts
