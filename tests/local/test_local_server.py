@@ -161,10 +161,11 @@ async def test_death_at_start_reports_stderr_tail(
 @pytest.mark.anyio
 async def test_startup_timeout(fake_model: ModelFactory, launched: list[_server._ServerProcess]) -> None:
     """A server that never answers: a timeout error naming the limit, and the process is stopped."""
-    with pytest.raises(LocalServerError, match="did not answer within 0.3 s") as caught:
+    # (Whether the stand-in wrote its first line within 0.3 s depends on machine load, so the tail
+    # is not checked here; test_death_at_start_reports_stderr_tail covers it.)
+    with pytest.raises(LocalServerError, match="did not answer within 0.3 s"):
         async with serve_local_model(fake_model("hang"), startup_timeout=0.3):
             pytest.fail("the block must not run")
-    assert "mode hang" in caught.value.stderr_tail
     assert process_gone(launched[0].process.pid)
 
 
