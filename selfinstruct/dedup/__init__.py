@@ -11,22 +11,23 @@
 
 ``rouge_l`` equals rouge-score's rougeL F-measure bit for bit; ``NoveltyIndex`` makes the same
 decisions as scoring a candidate against every pool item with rouge-score, without doing so.
-``KERNEL`` names the LCS implementation in use ("numba", or "python" for the plain twin).
+``kernel_name()`` names the LCS implementation in use ("numba", or "python" for the plain twin);
+the compiled kernels load on first use.
 """
 
-from ._backend import KERNEL
+from ._backend import kernel_name
 from ._index import IndexConfig, Match, NoveltyIndex
 from ._score import lcs_tokens, rouge_l, rouge_l_tokens
 from ._tokenize import TOKENIZERS, tokenize
 
 __all__ = [
-    "KERNEL",
     "TOKENIZERS",
     "IndexConfig",
     "Match",
     "NoveltyIndex",
     "lcs_tokens",
     "rouge_l",
+    "kernel_name",
     "rouge_l_tokens",
     "tokenize",
 ]

@@ -2,7 +2,7 @@
 
 Layout (all numpy, grown by doubling): the pool's token ids in CSR form (``row_tok``/``row_off``)
 and an inverted index from token id to the rows holding it (chains of blocks, see
-``_kernels.add_row``). A check probes the candidate's rarest tokens first and stops as soon as a
+``_kernels.index_row``). A check probes the candidate's rarest tokens first and stops as soon as a
 row sharing none of them could not reach the threshold (prefix filtering); the rows it meets are
 pruned by length and token-overlap bounds (LCS <= shared tokens) and the survivors verified with
 the bit-parallel LCS kernel. Bounds only discard rows that provably score below the bar, so the
@@ -27,8 +27,7 @@ import numpy as np
 import orjson
 
 from ..errors import ConfigError
-from ._backend import kernels as _default_kernels
-from ._backend import python_kernels
+from ._backend import get_kernels
 from ._tokenize import TOKENIZERS, get_tokenizer
 
 __all__ = ["IndexConfig", "Match", "NoveltyIndex"]
@@ -193,14 +192,7 @@ class NoveltyIndex:
             lsh_threshold=lsh_threshold,
             backend=backend,
         )
-        if backend == "python":
-            self._k: Any = python_kernels
-        elif backend == "numba":
-            from . import _kernels
-
-            self._k = _kernels
-        else:
-            self._k = _default_kernels
+        self._k: Any = get_kernels(backend)
         self._tokenize = get_tokenizer(tokenizer, use_stemmer=use_stemmer)
         self._lock = threading.RLock()
         self._texts: list[str] = []

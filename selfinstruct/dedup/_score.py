@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._backend import kernels
+from ._backend import get_kernels
 from ._tokenize import get_tokenizer
 
 __all__ = ["lcs_tokens", "rouge_l", "rouge_l_tokens"]
@@ -22,7 +22,7 @@ def _ids(a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 def lcs_tokens(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common subsequence of two token lists."""
     ids_a, ids_b = _ids(a, b)
-    return int(kernels.lcs_length(ids_a, ids_b))
+    return int(get_kernels().lcs_length(ids_a, ids_b))
 
 
 def rouge_l_tokens(a: Sequence[str], b: Sequence[str]) -> float:
@@ -30,7 +30,7 @@ def rouge_l_tokens(a: Sequence[str], b: Sequence[str]) -> float:
 
     ``a`` plays rouge-score's target and ``b`` its prediction; the F-measure is symmetric.
     """
-    return float(kernels.fmeasure(lcs_tokens(a, b), len(a), len(b)))
+    return float(get_kernels().fmeasure(lcs_tokens(a, b), len(a), len(b)))
 
 
 def rouge_l(a: str, b: str, *, tokenizer: str = "rouge", use_stemmer: bool = False) -> float:

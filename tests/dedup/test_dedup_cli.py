@@ -181,3 +181,22 @@ def test_subprocess_python_m(input_file: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "read 6, kept 3, rejected 3" in done.stdout
     assert [r["k"] for r in read_jsonl(out)] == [0, 2, 4]
+
+
+@pytest.mark.parametrize("workers", [pytest.param("1", id="1-worker"), pytest.param("2", id="2-workers")])
+def test_large_input_uses_batches_and_matches_the_index(tmp_path: Path, workers: str) -> None:
+    """A file over 64 KB (Numba kernels, 256-line batches) keeps exactly what add_if_novel keeps."""
+    import random
+
+    rng = random.Random(3)
+    words = [f"word{i}" for i in range(40)] + ["write", "a", "poem", "about", "the", "sea"] * 4
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(6, 18))) for _ in range(900)]
+    texts += [t.replace("word1", "word2") for t in texts[:300]]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"instruction": t} for t in texts])
+    assert src.stat().st_size > 64 * 1024
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    assert main(["dedup", str(src), "-o", str(out), "--rejects", str(rej), "--workers", workers]) == 0
+    index = NoveltyIndex()
+    expected = [t for t in texts if index.add_if_novel(t).novel]
+    assert [r["instruction"] for r in read_jsonl(out)] == expected
+    assert len(read_jsonl(rej)) == len(texts) - len(expected)

@@ -104,7 +104,20 @@ def test_pure_python_switch() -> None:
     import subprocess
     import sys
 
-    code = "from selfinstruct.dedup import KERNEL, rouge_l; print(KERNEL, rouge_l('a b c', 'a c'))"
+    code = "from selfinstruct.dedup import kernel_name as k, rouge_l as r; print(k(), r('a b c', 'a c'))"
     env = {**os.environ, "SELFINSTRUCT_PURE_PYTHON": "1"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["python", "0.8"]
+
+
+def test_import_does_not_load_numba() -> None:
+    """Importing selfinstruct.dedup leaves Numba unloaded until a kernel is first needed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, selfinstruct.dedup as d; before = 'numba' in sys.modules; "
+        "d.NoveltyIndex().add('x'); print(before, 'numba' in sys.modules, d.kernel_name())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "numba"]
