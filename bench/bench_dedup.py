@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import generate  # noqa: E402
 
-from selfinstruct.dedup import KERNEL, NoveltyIndex, rouge_l, tokenize  # noqa: E402
+from selfinstruct.dedup import NoveltyIndex, kernel_name, rouge_l, tokenize  # noqa: E402
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -166,7 +166,7 @@ def main() -> int:
     print("bench_dedup: exact ROUGE-L novelty check (selfinstruct.dedup) vs rouge-score, Alpaca, rapidfuzz")
     print(
         f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"Python {platform.python_version()}, kernel={KERNEL}"
+        f"Python {platform.python_version()}, kernel={kernel_name()}"
     )
     versions = ("numba", "numpy", "datasketch", "rapidfuzz", "rouge-score", "nltk", "orjson")
     print("versions: " + ", ".join(f"{name} {metadata.version(name)}" for name in versions))
