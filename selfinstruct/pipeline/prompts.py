@@ -6,6 +6,7 @@ gives the same prompt (and therefore the same journal key) on a resumed run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -133,6 +134,12 @@ def bootstrap_params(*, chat: bool, compact: bool = False) -> dict[str, Any]:
 
 
 def _classify_shots(examples: Sequence[ClassificationExample]) -> str:
+    return _classify_shots_cached(tuple(examples))
+
+
+@functools.lru_cache(maxsize=8)
+def _classify_shots_cached(examples: tuple[ClassificationExample, ...]) -> str:
+    # The same few-shot block goes into every identification prompt: build it once.
     return "\n\n".join(
         f"Task: {' '.join(e.instruction.split())}\n"
         f"Is it classification? {'Yes' if e.is_classification else 'No'}"
@@ -169,6 +176,7 @@ def _input_text(text: str) -> str:
     return text if text.strip() else EMPTY_INPUT
 
 
+@functools.lru_cache(maxsize=256)
 def _demo_block(demo: SeedTask, *, label_first: bool) -> str:
     lines = [f"Task: {' '.join(demo.instruction.split())}"]
     for number, instance in enumerate(demo.instances, start=1):
