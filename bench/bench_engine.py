@@ -138,6 +138,7 @@ async def run_openai(url: str, n: int, concurrency: int) -> float:
         base_url=url,
         api_key="bench",
         max_retries=0,
+        timeout=120.0,  # the default 5 s connect timeout trips when 1024 connections open at once
         http_client=openai.DefaultAsyncHttpxClient(limits=limits),
     )
     semaphore = asyncio.Semaphore(concurrency)
@@ -352,8 +353,8 @@ def main() -> int:
         part_faults(1_000)
         part_memory(2_000, 20_000)
     else:
-        part_overhead(runs, n=10_000, n_openai=2_000)
-        part_efficiency(runs, waves=10)
+        part_overhead(runs, n=6_000, n_openai=1_500)
+        part_efficiency(runs, waves=8)
         part_limiter(limit=500, window=5.0, windows=5)
         part_faults(10_000)
         part_memory(10_000, 100_000)

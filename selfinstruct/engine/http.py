@@ -198,8 +198,10 @@ def error_kind(error: BaseException) -> str:
         status = error.status
         if status == 429:
             return "rate_limit"
-        if status in (408, 409) or status >= 500:
-            return "server" if status >= 500 else "timeout"
+        if status == 408:
+            return "timeout"
+        if status == 409 or status >= 500:  # 409: a conflict on the server's side, worth a retry
+            return "server"
         if status in (401, 403):
             return "auth"
         if status == 404:

@@ -3,7 +3,8 @@
 Durability: each line is written with a single unbuffered ``write`` to a file opened for append,
 so once ``append`` returns the line is in the operating system's hands and survives the process
 being killed (``kill -9``, a crash). ``fsync`` (which also survives a power cut) runs at most once
-per ``fsync_interval`` seconds (default 1 s) and on close; pass 0 to fsync every line, None never.
+per ``fsync_interval`` seconds (default 1 s) on a helper thread, so a slow disk never stalls the
+event loop, and once more on close; pass None to never fsync.
 
 A kill can tear the last line. On open, a last line without its newline or that does not parse
 is cut off (the request it belonged to is simply done again); a bad line anywhere else means the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,8 @@ class Journal:
         self._reader: Any = None
         self._offset = 0
         self._last_sync = time.monotonic()
+        self._syncer: ThreadPoolExecutor | None = None
+        self._sync_pending: Future[None] | None = None
         self.appended = 0
 
     def open(self) -> Journal:
@@ -225,12 +229,19 @@ class Journal:
         interval = self.fsync_interval
         if interval is not None:
             now = time.monotonic()
-            if now - self._last_sync >= interval:
-                os.fsync(self._fd)
+            pending = self._sync_pending
+            if now - self._last_sync >= interval and (pending is None or pending.done()):
+                if self._syncer is None:
+                    self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-fsync")
+                self._sync_pending = self._syncer.submit(os.fsync, self._fd)
                 self._last_sync = now
 
     def close(self) -> None:
         """fsync and close (safe to call twice)."""
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)  # the fd must outlive a running fsync
+            self._syncer = None
+            self._sync_pending = None
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
