@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -113,3 +115,33 @@ def test_complete_on_embedded_model(tmp_path: Path) -> None:
         assert isinstance(answer["text"], str)
         assert answer["text"].strip()
     assert "Paris" in str(answers["raw"]["text"])
+
+
+def test_ctrl_c_stops_run_and_server(tmp_path: Path) -> None:
+    """SIGINT to ``selfinstruct run`` mid-run: exit code 130, resume hint, and the server is gone."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "selfinstruct", "run", "-o", str(out), "--num-instructions", "50"]
+    with subprocess.Popen(
+        [*command, "--no-progress"],
+        env=_no_endpoint_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job may have SIGINT ignored; the user's Ctrl-C case has it live.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as process:
+        try:
+            # Wait (on the other process, not on a clock we own) until model answers are arriving.
+            deadline = time.monotonic() + 120
+            while not (out / "journal.jsonl").exists() or not _servers_started_by(process.pid):
+                assert process.poll() is None, process.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "the run never got going"
+                time.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 130, stderr[-2000:]
+        assert "interrupted" in stderr
+        assert _servers_started_by(process.pid) == []
