@@ -1,4 +1,21 @@
-"""selfinstruct: fast SELF-INSTRUCT data generation against any OpenAI-compatible endpoint."""
+"""selfinstruct: fast SELF-INSTRUCT data generation against any OpenAI-compatible endpoint.
+
+The public API, by area (each name is importable from here; sub-packages load on first use so
+that the command line starts fast):
+
+- dedup: ``rouge_l``, ``rouge_l_tokens``, ``tokenize``, ``NoveltyIndex``, ``Match``
+- engine: ``Engine``, ``EngineConfig``, ``Request``, ``Result``, ``Usage``, ``ErrorInfo``,
+  ``EngineStats``, ``RateLimiter``, ``RetryPolicy``, ``read_journal``
+- pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``load_seed_tasks``, ``SeedTask``,
+  ``export_run``, ``load_stats``, ``format_stats``
+- local model: ``serve_local_model``, ``LocalModel``, ``find_default_model``
+- errors: ``SelfInstructError`` and the tree under it (see ``selfinstruct.errors``)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     APIError,
@@ -14,19 +31,118 @@ from .errors import (
     TransportError,
 )
 
+if TYPE_CHECKING:
+    from .dedup import Match, NoveltyIndex, rouge_l, rouge_l_tokens, tokenize
+    from .engine import (
+        Engine,
+        EngineConfig,
+        EngineStats,
+        ErrorInfo,
+        RateLimiter,
+        Request,
+        Result,
+        RetryPolicy,
+        Usage,
+        read_journal,
+    )
+    from .local import LocalModel, find_default_model, serve_local_model
+    from .pipeline import (
+        RunConfig,
+        RunSummary,
+        SeedTask,
+        export_run,
+        format_stats,
+        generate,
+        load_seed_tasks,
+        load_stats,
+    )
+
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["Match", "NoveltyIndex", "rouge_l", "rouge_l_tokens", "tokenize"], ".dedup"),
+    **dict.fromkeys(
+        [
+            "Engine",
+            "EngineConfig",
+            "EngineStats",
+            "ErrorInfo",
+            "RateLimiter",
+            "Request",
+            "Result",
+            "RetryPolicy",
+            "Usage",
+            "read_journal",
+        ],
+        ".engine",
+    ),
+    **dict.fromkeys(["LocalModel", "find_default_model", "serve_local_model"], ".local"),
+    **dict.fromkeys(
+        [
+            "RunConfig",
+            "RunSummary",
+            "SeedTask",
+            "export_run",
+            "format_stats",
+            "generate",
+            "load_seed_tasks",
+            "load_stats",
+        ],
+        ".pipeline",
+    ),
+}
 
 __all__ = [
     "APIError",
     "BudgetExceededError",
     "ConfigError",
+    "Engine",
+    "EngineConfig",
     "EngineError",
+    "EngineStats",
+    "ErrorInfo",
     "InputError",
     "JournalError",
+    "LocalModel",
     "LocalServerError",
+    "Match",
     "ModelOutputError",
+    "NoveltyIndex",
     "QuotaExhaustedError",
+    "RateLimiter",
+    "Request",
+    "Result",
+    "RetryPolicy",
+    "RunConfig",
+    "RunSummary",
+    "SeedTask",
     "SelfInstructError",
     "TransportError",
+    "Usage",
+    "export_run",
+    "find_default_model",
+    "format_stats",
+    "generate",
+    "load_seed_tasks",
+    "load_stats",
+    "read_journal",
+    "rouge_l",
+    "rouge_l_tokens",
+    "serve_local_model",
+    "tokenize",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its sub-package on first use."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'selfinstruct' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
