@@ -164,3 +164,11 @@ async def test_bad_arguments_are_config_errors(kwargs: dict[str, object], messag
     with pytest.raises(ConfigError, match=message):
         async with serve_local_model(**kwargs):  # type: ignore[arg-type]
             pytest.fail("the block must not run")
+
+
+def test_module_entry_point_reports_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m selfinstruct.local --model-path MISSING`` exits 2 naming the file."""
+    from selfinstruct.local.__main__ import main
+
+    assert main(["--model-path", str(tmp_path / "absent.gguf")]) == 2
+    assert "absent.gguf" in capsys.readouterr().err

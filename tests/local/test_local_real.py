@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 from local_procs import process_gone
 
@@ -124,3 +128,28 @@ async def _get(url: str) -> dict[str, Any]:
         async with session.get(url) as response:
             result: dict[str, Any] = await response.json()
     return result
+
+
+def test_module_entry_point_serves_until_ctrl_c() -> None:
+    """``python -m selfinstruct.local`` prints a working base URL and stops cleanly on SIGINT."""
+    command = [sys.executable, "-m", "selfinstruct.local", "--n-ctx", "256"]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as process:
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline(), process.stdout.readline()]
+            assert lines[1].startswith("export OPENAI_BASE_URL=http://127.0.0.1:"), lines
+            base_url = lines[1].split("=", 1)[1].strip()
+            models = anyio.run(_get, f"{base_url}/models")
+            assert [item["id"] for item in models["data"]] == ["SmolLM2-135M-Instruct.Q4_1"]
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130
