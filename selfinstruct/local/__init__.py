@@ -13,7 +13,7 @@ model until Ctrl-C, for use by other tools.
 from __future__ import annotations
 
 from ._model import INSTALL_HINT, check_server_installed, find_default_model, resolve_model_path
-from ._server import LOCAL_CONCURRENCY, LOCAL_HINT, LocalModel, serve_local_model
+from ._server import LOCAL_CONCURRENCY, LOCAL_HINT, LocalModel, default_threads, serve_local_model
 
 __all__ = [
     "INSTALL_HINT",
@@ -21,6 +21,7 @@ __all__ = [
     "LOCAL_HINT",
     "LocalModel",
     "check_server_installed",
+    "default_threads",
     "find_default_model",
     "resolve_model_path",
     "serve_local_model",
