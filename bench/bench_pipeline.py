@@ -115,7 +115,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from selfinstruct.dedup import KERNEL
+    import selfinstruct.dedup as dedup
     from selfinstruct.pipeline.seeds import load_seed_tasks
 
     print(
@@ -123,7 +123,7 @@ def main() -> int:
         f"Python {platform.python_version()}"
     )
     libs = ("numba", "numpy", "anyio", "aiohttp", "orjson", "rapidfuzz")
-    print("libraries: " + ", ".join(f"{name} {version(name)}" for name in libs) + f"; LCS kernel: {KERNEL}")
+    print("libraries: " + ", ".join(f"{name} {version(name)}" for name in libs))
     print(
         f"workload: {args.num:,} accepted instructions with classification and instances, "
         f"{'chat' if args.chat else 'completion'} prompts, concurrency {args.concurrency}, FakeModel server "
@@ -149,6 +149,8 @@ def main() -> int:
     calls = summary.calls + summary.replayed  # type: ignore[attr-defined]
     rejected = summary.rejections["instructions"]  # type: ignore[attr-defined]
     candidates = summary.accepted + rejected.get("similar", 0)  # type: ignore[attr-defined]
+    kernel = dedup.kernel_name() if hasattr(dedup, "kernel_name") else getattr(dedup, "KERNEL", "?")
+    print(f"LCS kernel used by the dedup index: {kernel}")
     print()
     print(
         f"median wall time: {wall:.1f}s for {summary.accepted:,} accepted instructions "  # type: ignore[attr-defined]
