@@ -89,6 +89,8 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp creates 0600; give the result the permissions an ordinary open() would.
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -100,6 +102,12 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         except FileNotFoundError:
             pass
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
