@@ -37,9 +37,9 @@ LOCAL_CONCURRENCY: Final = 1
 """Requests in flight against the local server: llama_cpp.server answers one at a time."""
 
 LOCAL_HINT: Final = (
-    "selfinstruct: no endpoint configured, so a small local model (SmolLM2-135M-Instruct) is serving this "
-    "run; a real endpoint gives far better data: pass --base-url URL (or set OPENAI_BASE_URL and "
-    "OPENAI_API_KEY)."
+    "selfinstruct: no endpoint configured, so a small local model (by default SmolLM2-135M-Instruct) is "
+    "serving this run; a real endpoint gives far better data: pass --base-url URL (or set OPENAI_BASE_URL "
+    "and OPENAI_API_KEY)."
 )
 
 HOST: Final = "127.0.0.1"
@@ -272,6 +272,9 @@ class _ServerProcess:
                 # in order instead of both racing to shut down.
                 start_new_session=os.name == "posix",
             )
+        except OSError as error:
+            log.close()
+            raise LocalServerError(f"cannot start the local model server ({command[0]}): {error}") from error
         except BaseException:
             log.close()
             raise

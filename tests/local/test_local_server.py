@@ -278,3 +278,15 @@ def test_child_stops_when_stdin_closes(fake_model: ModelFactory) -> None:
         finally:
             if child.poll() is None:
                 child.kill()
+
+
+@pytest.mark.anyio
+async def test_unstartable_interpreter_is_a_local_server_error(
+    fake_model: ModelFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """If the server process cannot be started at all, the OS error comes back as LocalServerError."""
+    model = fake_model("ok")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    with pytest.raises(LocalServerError, match="cannot start the local model server"):
+        async with serve_local_model(model):
+            pytest.fail("the block must not run")
