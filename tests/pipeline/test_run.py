@@ -250,3 +250,22 @@ async def test_compact_prompts_for_small_local_models(run_config: Any, tmp_path:
     assert all(len(r.messages or []) == 1 and r.params["max_tokens"] == 256 for r in bootstrap)
     classify = next(r.request for r in journal if r.request.meta["stage"] == "classify")
     assert (classify.messages or [{}])[0]["content"].count("Is it classification?") == 8
+
+
+async def test_extending_a_finished_run_equals_running_longer(run_config: Any, tmp_path: Path) -> None:
+    """Re-running with a larger N continues from the journal and ends where a direct run ends."""
+    model = CountingModel()
+    async with FakeOpenAIServer(responder=model) as server:
+        await generate(
+            run_config(tmp_path / "grown", num_instructions=40), engine_config=engine_config(server)
+        )
+        await generate(
+            run_config(tmp_path / "grown", num_instructions=90), engine_config=engine_config(server)
+        )
+        grown_repeats = model.repeats
+        await generate(
+            run_config(tmp_path / "direct", num_instructions=90), engine_config=engine_config(server)
+        )
+    assert grown_repeats == 0
+    for name in OUTPUTS:
+        assert (tmp_path / "grown" / name).read_bytes() == (tmp_path / "direct" / name).read_bytes(), name
