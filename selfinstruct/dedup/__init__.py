@@ -16,13 +16,14 @@ the compiled kernels load on first use.
 """
 
 from ._backend import kernel_name
-from ._index import IndexConfig, Match, NoveltyIndex
+from ._index import IndexConfig, IndexStatistics, Match, NoveltyIndex
 from ._score import lcs_tokens, rouge_l, rouge_l_tokens
 from ._tokenize import TOKENIZERS, tokenize
 
 __all__ = [
     "TOKENIZERS",
     "IndexConfig",
+    "IndexStatistics",
     "Match",
     "NoveltyIndex",
     "lcs_tokens",

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ._backend import get_kernels
 from ._tokenize import TOKENIZERS, get_tokenizer
 
-__all__ = ["IndexConfig", "Match", "NoveltyIndex"]
+__all__ = ["IndexConfig", "IndexStatistics", "Match", "NoveltyIndex"]
 
 RULES = ("paper", "original")
 MODES = ("exact", "approximate")
@@ -58,6 +58,24 @@ class Match:
     nearest: int | None
     nearest_text: str | None
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class IndexStatistics:
+    """A snapshot of an index's counters (``NoveltyIndex.statistics()``).
+
+    Attributes:
+        items: texts in the pool.
+        vocabulary: distinct tokens seen.
+        checks: candidates judged (check, add_if_novel, check_batch items).
+        verified: pool rows whose LCS was computed, over all checks; ``verified / checks / items``
+            is the share of the pool the bounds could not rule out.
+    """
+
+    items: int
+    vocabulary: int
+    checks: int
+    verified: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +160,8 @@ class _Scratch:
         self.slot = slot
         self.state = state
         self.stamp_value = 2
+        self.checks = 0
+        self.verified = 0
 
     def next_stamp(self) -> int:
         self.stamp_value += 2
@@ -199,6 +219,8 @@ class NoveltyIndex:
         self._vocab: dict[str, int] = {}
         self._n_tok = 0
         self._stamp_value = 2
+        self._checks = 0
+        self._verified = 0
         self._init_arrays()
         self._lsh: Any = None
         if mode == "approximate" or minhash:
@@ -230,6 +252,11 @@ class NoveltyIndex:
 
     def __repr__(self) -> str:
         return f"NoveltyIndex(len={len(self)}, threshold={self.config.threshold}, rule={self.config.rule!r})"
+
+    def statistics(self) -> IndexStatistics:
+        """Counters so far: pool size, vocabulary, candidates checked, rows verified."""
+        with self._lock:
+            return IndexStatistics(len(self._texts), len(self._vocab), self._checks, self._verified)
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens this index scores ``text`` by."""
@@ -437,21 +464,27 @@ class NoveltyIndex:
             return [self._check(toks, nearest) for toks in tokens]
         from concurrent.futures import ThreadPoolExecutor
 
-        def chunk(part: list[list[str]]) -> list[Match]:
+        def chunk(part: list[list[str]]) -> tuple[list[Match], _Scratch]:
             # Private scratch per thread: the kernels write to slot and state.
             scratch = _Scratch(np.full(self._slot.shape[0], -1, dtype=np.int32), np.zeros_like(self._stamp))
-            return [self._check(toks, nearest, scratch) for toks in part]
+            return [self._check(toks, nearest, scratch) for toks in part], scratch
 
         size = -(-len(tokens) // workers)
         parts = [tokens[i : i + size] for i in range(0, len(tokens), size)]
         with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-            return [match for part in pool.map(chunk, parts) for match in part]
+            done = list(pool.map(chunk, parts))
+        for _, scratch in done:
+            self._checks += scratch.checks
+            self._verified += scratch.verified
+        return [match for matches, _ in done for match in matches]
 
     def _check(self, tokens: list[str], nearest: bool, scratch: _Scratch | None = None) -> Match:
         config = self.config
         if scratch is None:
+            self._checks += 1
             slot, state, stamp_value = self._slot, self._stamp, self._next_stamp()
         else:
+            scratch.checks += 1
             slot, state, stamp_value = scratch.slot, scratch.state, scratch.next_stamp()
         if not self._texts:
             return Match(novel=True, score=0.0, nearest=None, nearest_text=None)
@@ -466,7 +499,7 @@ class NoveltyIndex:
                 if scores[i] > 0.0:
                     best, best_id = float(scores[i]), int(rows_arr[i])
         if config.mode == "exact":
-            best, best_id, _ = self._k.search(
+            best, best_id, verified = self._k.search(
                 query,
                 config.threshold,
                 nearest,
@@ -480,6 +513,10 @@ class NoveltyIndex:
                 slot,
                 state,
             )
+            if scratch is None:
+                self._verified += int(verified)
+            else:
+                scratch.verified += int(verified)
         best = float(best)
         best_id = int(best_id)
         if config.rule == "paper":

@@ -267,3 +267,15 @@ def test_threaded_batches_over_a_large_pool() -> None:
         got += threaded.check_batch(texts[i : i + 300], nearest=True, workers=4)
     assert got == expected
     assert threaded.texts == reference.texts
+
+
+def test_statistics_count_checks_and_verified_rows() -> None:
+    """statistics() counts pool items, vocabulary, checks (threaded too) and verified rows."""
+    index = NoveltyIndex()
+    for text in ["a b c d", "a b c e", "x y z"]:
+        index.add(text)
+    index.check("a b c d")
+    index.check_batch(["a b c f", "p q", "r s", "t u"], add=False, workers=2)
+    stats = index.statistics()
+    assert (stats.items, stats.vocabulary, stats.checks) == (3, 8, 5)
+    assert stats.verified >= 2
