@@ -160,9 +160,22 @@ async def run_openai(url: str, n: int, concurrency: int) -> float:
     return n / elapsed
 
 
-def median_rate(runs: int, make: Callable[[], Coroutine[Any, Any, float]]) -> tuple[float, list[float]]:
-    rates = [asyncio.run(make()) for _ in range(runs)]
-    return statistics.median(rates), rates
+def median_rate(runs: int, make: Callable[[], Coroutine[Any, Any, float]], n: int = 0) -> tuple[float, float]:
+    """Median requests/s over ``runs`` fresh event loops, and median client CPU us per request.
+
+    A failed run counts as nan and is reported on stderr, so one peer failing hides nothing else.
+    CPU time (this process only) is less sensitive than wall time to other load on the machine.
+    """
+    rates, cpu = [], []
+    for _ in range(runs):
+        started = time.process_time()
+        try:
+            rates.append(asyncio.run(make()))
+        except Exception as error:
+            print(f"    [run failed: {type(error).__name__}: {error}]", file=sys.stderr)
+            rates.append(float("nan"))
+        cpu.append((time.process_time() - started) / n * 1e6 if n else float("nan"))
+    return statistics.median(rates), statistics.median(cpu)
 
 
 # -- parts --------------------------------------------------------------------------------------
@@ -171,19 +184,22 @@ def median_rate(runs: int, make: Callable[[], Coroutine[Any, Any, float]]) -> tu
 def part_overhead(runs: int, n: int, n_openai: int) -> None:
     print(f"\n(a) overhead: zero latency, requests/s (median of {runs} runs)")
     print(f"    workload: {n:,} completions per run ({n_openai:,} for openai), max_tokens=16")
+    print("    req/s (and client CPU us per request in brackets)")
     print(
-        f"    {'concurrency':>11} {'engine':>9} {'engine+jnl':>10} {'bare gather':>11} {'openai':>9}"
+        f"    {'concurrency':>11} {'engine':>14} {'engine+journal':>14} {'bare gather':>14} {'openai':>14}"
         f" {'eng/bare':>8} {'eng/openai':>10}"
     )
     with server_process() as url:
         for concurrency in (64, 256, 1024):
-            engine, _ = median_rate(runs, lambda c=concurrency: run_engine(url, n, c))
-            journal, _ = median_rate(runs, lambda c=concurrency: run_engine(url, n, c, journal=True))
-            bare, _ = median_rate(runs, lambda c=concurrency: run_bare(url, n, c))
-            official, _ = median_rate(runs, lambda c=concurrency: run_openai(url, n_openai, c))
+            engine = median_rate(runs, lambda c=concurrency: run_engine(url, n, c), n)
+            journal = median_rate(runs, lambda c=concurrency: run_engine(url, n, c, journal=True), n)
+            bare = median_rate(runs, lambda c=concurrency: run_bare(url, n, c), n)
+            official = median_rate(runs, lambda c=concurrency: run_openai(url, n_openai, c), n_openai)
+            cells = " ".join(
+                f"{f'{rate:,.0f} ({cpu:.0f})':>14}" for rate, cpu in (engine, journal, bare, official)
+            )
             print(
-                f"    {concurrency:>11} {engine:>9,.0f} {journal:>10,.0f} {bare:>11,.0f} {official:>9,.0f}"
-                f" {engine / bare:>8.2f} {engine / official:>10.1f}"
+                f"    {concurrency:>11} {cells} {engine[0] / bare[0]:>8.2f} {engine[0] / official[0]:>10.1f}"
             )
 
 

@@ -220,3 +220,25 @@ async def test_server_rpm_limit_is_respected_with_headers(fake_server: Any) -> N
         assert all(r.ok for r in results)
         assert server.counts["limit_exceeded"] <= 16  # at most the first wave before the headers teach it
         assert clock.now() >= 120.0  # 90 requests at 30 per minute need two more minutes
+
+
+async def test_retry_after_pauses_the_whole_engine(fake_server: Any) -> None:
+    """One 429 with Retry-After holds every new request until it ends, not just the one that got it."""
+    clock = FakeClock()
+    arrivals: list[float] = []
+    told = False
+
+    def responder(kind: str, body: dict[str, Any]) -> str | FakeReply:
+        nonlocal told
+        arrivals.append(clock.now())
+        if not told:
+            told = True
+            return FakeReply(status=429, headers={"retry-after-ms": "5000"})
+        return "ok"
+
+    async with fake_server(responder=responder, clock=clock) as server:
+        async with Engine(config(server, concurrency=4), clock=clock) as engine:
+            results = [r async for r in engine.run(Request(prompt=f"q {i}") for i in range(40))]
+    assert all(r.ok for r in results)
+    assert len(arrivals) == 41
+    assert sum(1 for t in arrivals if t < 5.0) <= 4  # only those already in flight beat the pause
