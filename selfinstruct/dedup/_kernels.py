@@ -239,6 +239,8 @@ def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
 
 
 _STATE_SHIFT = 24
+_SEED_TOKENS = 2
+_SEED_ROWS = 32
 _PARTIAL_MASK = (1 << 24) - 1
 
 
@@ -263,10 +265,13 @@ def search(
 ) -> tuple[float, int, int]:
     """Best exact ROUGE-L of ``query`` over the pool, pruned by exact bounds.
 
-    ``query`` holds token ids (-1 for tokens the pool has never seen). Pass 1 walks the posting
+    ``query`` holds token ids (-1 for tokens the pool has never seen). First the rows holding the
+    query's rarest tokens (when those are rare) are verified: a near-duplicate usually shares
+    them, and the best score so far is the bar (if above the threshold). Pass 1 walks the posting
     lists of the query's tokens, rarest first, and stops once a row sharing none of the walked
     tokens could not reach the bar (LCS <= shared tokens: prefix filtering); rows met are
-    pruned by length and by shared-token counts (count filtering), and the rest verified. Every
+    pruned by length and by shared-token counts (count filtering; a few more lists are walked
+    just to count when many rows survive), and the rest verified. Every
     row that could score >= ``threshold`` is verified, so a returned score >= ``threshold`` is the
     exact maximum. With ``nearest``, pass 2 repeats the walk with the bar lowered to the best
     score found, verifying rows as met, which yields the exact maximum below the threshold too.
@@ -299,6 +304,28 @@ def search(
     remaining = np.zeros(k + 1, dtype=np.int64)
     for j in range(k - 1, -1, -1):
         remaining[j] = remaining[j + 1] + counts[order[j]]
+
+    # Seed: verify the few rows holding the query's rarest tokens. A near-duplicate usually shares
+    # them, and a high score found now raises the bar, which shortens the probe below.
+    for j in range(min(_SEED_TOKENS, k)):
+        t = distinct[order[j]]
+        if df[t] > _SEED_ROWS:
+            break
+        b = htf[0, t]
+        while b >= 0:
+            lo_b = start[b]
+            fill = htf[2, t] if b == htf[1, t] else cap[b]
+            for q in range(lo_b, lo_b + fill):
+                y = data[q]
+                lo = row_off[y]
+                hi = row_off[y + 1]
+                lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi)
+                verified += 1
+                f = fmeasure(lcs, m, hi - lo)
+                if f > best or (f == best and y < best_id):
+                    best = f
+                    best_id = y
+            b = nxt[b]
 
     # Pass 1: prefix + count filtering at bar max(threshold, best).
     bar = max(threshold, best)
@@ -335,6 +362,23 @@ def search(
                 elif (s & _PARTIAL_MASK) != 0:
                     state[y] = s + c
             b = nxt[b]
+    # Count filtering only sees the walked tokens (rest = what may be shared beyond them). When
+    # many candidates survive, walking a few more lists to count them (no new candidates) costs
+    # less than verifying them all, and tightens the bound.
+    while stop < k and df[distinct[order[stop]]] <= 2 * n_cand:
+        c = counts[order[stop]]
+        t = distinct[order[stop]]
+        b = htf[0, t]
+        while b >= 0:
+            lo_b = start[b]
+            fill = htf[2, t] if b == htf[1, t] else cap[b]
+            for q in range(lo_b, lo_b + fill):
+                y = data[q]
+                s = state[y]
+                if (s >> _STATE_SHIFT) == stamp_value and (s & _PARTIAL_MASK) != 0:
+                    state[y] = s + c
+            b = nxt[b]
+        stop += 1
     rest = remaining[stop]
     for i in range(n_cand):
         y = cand[i]

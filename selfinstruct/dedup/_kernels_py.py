@@ -13,6 +13,8 @@ import numpy as np
 __all__ = ["fmeasure", "index_row", "lcs_length", "score_rows", "search"]
 
 _SLACK = 1e-9
+_SEED_TOKENS = 2
+_SEED_ROWS = 32
 
 
 def fmeasure(lcs: int, m: int, n: int) -> float:
@@ -179,6 +181,12 @@ def search(
         if f > best or (f == best and y < best_id):
             best, best_id = f, y
 
+    for t in order[:_SEED_TOKENS]:
+        if df[t] > _SEED_ROWS:
+            break
+        for y in _postings(t, data, start, cap, nxt, htf):
+            verify(y)
+
     bar = max(threshold, best)
     cand: list[int] = []
     shared: dict[int, int] = {}
@@ -198,6 +206,11 @@ def search(
                     shared[y] = -1
             elif shared[y] >= 0:
                 shared[y] += counts[t]
+    while stop < len(order) and df[order[stop]] <= 2 * len(cand):
+        for y in _postings(order[stop], data, start, cap, nxt, htf):
+            if shared.get(y, -1) >= 0:
+                shared[y] += counts[order[stop]]
+        stop += 1
     rest = remaining[stop]
     for y in cand:
         n = int(row_off[y + 1] - row_off[y])
