@@ -45,8 +45,9 @@ class Match:
 
     Attributes:
         novel: True when the candidate may join the pool under the index's rule.
-        score: the best exact ROUGE-L found; the exact maximum over the pool when the candidate was
-            rejected or ``nearest=True`` was asked (0.0 for an empty pool).
+        score: the best exact ROUGE-L found; in exact mode, the exact maximum over the pool when the
+            candidate was rejected or ``nearest=True`` was asked (0.0 for an empty pool). In
+            approximate mode, the best among the pool items MinHash proposed.
         nearest: id of the pool item with that score (lowest id on ties); None when the pool is
             empty or no pool item shares a token with the candidate.
         nearest_text: the text of that pool item, or None.
@@ -240,6 +241,7 @@ class NoveltyIndex:
 
     @property
     def threshold(self) -> float:
+        """The ROUGE-L bar of this index."""
         return self.config.threshold
 
     @property
