@@ -1,4 +1,4 @@
-"""``selfinstruct export``: turn a run's tasks into a fine-tuning file.
+"""selfinstruct export: turn a run's tasks into a fine-tuning file.
 
 Formats: prompt-completion (several prompt templates drawn at random per instance), alpaca
 (instruction/input/output), openai-chat (messages) and sharegpt (conversations). Duplicates are

@@ -1,4 +1,4 @@
-"""``selfinstruct run``: generate a SELF-INSTRUCT dataset into RUN_DIR (re-run the same command to resume).
+"""selfinstruct run: generate a SELF-INSTRUCT dataset into RUN_DIR (re-run the same command to resume).
 
 All stages (bootstrap, filters, dedup, classification, instances) stream through one engine.
 Every model answer is journaled in RUN_DIR/journal.jsonl as it arrives, so an interrupted run
@@ -48,6 +48,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--rpm", type=float, default=None, help="requests per minute, per endpoint")
     parser.add_argument("--tpm", type=float, default=None, help="tokens per minute, per endpoint")
     parser.add_argument("--max-total-tokens", type=int, default=None, help="stop after this many tokens")
+    parser.add_argument("--max-cost", type=float, default=None, help="stop once this many USD are spent")
+    parser.add_argument(
+        "--price-in", type=float, default=None, help="USD per 1M input tokens (for --max-cost)"
+    )
+    parser.add_argument(
+        "--price-out", type=float, default=None, help="USD per 1M output tokens (for --max-cost)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     parser.add_argument("--classification-only", action="store_true", help="bootstrap classification tasks")
     parser.add_argument("--instances-per-task", type=int, default=5, help="max instances per task (5)")
@@ -143,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
             compact_prompts=compact,
         )
 
+    if (args.price_in is None) != (args.price_out is None):
+        raise ConfigError("give both --price-in and --price-out (USD per 1M tokens), or neither")
+    prices = None if args.price_in is None else (args.price_in, args.price_out)
+    if args.max_cost is not None and prices is None:
+        raise ConfigError("--max-cost needs --price-in and --price-out to count the cost")
+
     def engine_for(model: str, urls: list[str], concurrency: int) -> EngineConfig:
         return EngineConfig(
             model=model,
@@ -151,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
             rpm=args.rpm,
             tpm=args.tpm,
             max_total_tokens=args.max_total_tokens,
+            max_cost=args.max_cost,
+            prices=prices,
         )
 
     async def main() -> RunSummary:

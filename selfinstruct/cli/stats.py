@@ -1,4 +1,4 @@
-"""``selfinstruct stats``: the dataset table of a run, rejections by reason, similarity histogram.
+"""selfinstruct stats: the dataset table of a run, rejections by reason, similarity histogram.
 
 With --plot FILE.png, also draws the ROUGE-L-to-nearest-seed histogram and the length histograms
 (needs matplotlib: the ``plot`` extra).

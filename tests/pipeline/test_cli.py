@@ -179,3 +179,34 @@ def test_library_and_cli_agree(tmp_path: Path, data_dir: Path) -> None:
         engine_config = EngineConfig(model="m", base_urls=[server.base_url], api_key=None)
         anyio.run(lambda: generate(config, engine_config=engine_config))
     assert (tmp_path / "cli" / "tasks.jsonl").read_bytes() == (tmp_path / "lib" / "tasks.jsonl").read_bytes()
+
+
+def test_token_budget_stops_the_run_cleanly(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-total-tokens stops the run: files are written, the status says why, the exit code is 1."""
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        code = cli(
+            ["run", "-o", str(run_dir), "--num-instructions", "500", "--base-url", server.base_url]
+            + [
+                "--model",
+                "m",
+                "--no-progress",
+                "--no-stats",
+                "--max-total-tokens",
+                "20000",
+                *seed_args(data_dir),
+            ]
+        )
+    assert code == 1
+    assert capsys.readouterr().out.startswith("stopped: budget")
+    assert 0 < len((run_dir / "instructions.jsonl").read_bytes().splitlines()) < 500
+
+
+def test_max_cost_needs_prices(tmp_path: Path) -> None:
+    """--max-cost without prices is a configuration error."""
+    from selfinstruct.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--price-in"):
+        cli(["run", "-o", str(tmp_path), "--num-instructions", "5", "--max-cost", "1"])
