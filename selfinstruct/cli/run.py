@@ -61,6 +61,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--threshold", type=float, default=0.7, help="ROUGE-L novelty threshold (0.7)")
     parser.add_argument("--tokenizer", choices=("rouge", "unicode"), default="rouge", help="dedup tokenizer")
     parser.add_argument("--window", type=int, default=None, help="bootstrap requests in flight")
+    parser.add_argument(
+        "--no-nearest",
+        action="store_true",
+        help="do not record each accepted instruction's most similar pool item (dedup ~3x faster)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
     parser.add_argument("--no-stats", action="store_true", help="do not print the stats table at the end")
 
@@ -148,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
             tokenizer=args.tokenizer,
             window=args.window,
             compact_prompts=compact,
+            record_nearest=not args.no_nearest,
         )
 
     if (args.price_in is None) != (args.price_out is None):
