@@ -188,7 +188,7 @@ class _Accepted:
     instruction: str
     seq: int
     nearest: str | None
-    score: float
+    score: float | None
     seed_nearest: str | None
     seed_score: float
     is_classification: bool | None = None
@@ -376,8 +376,8 @@ class _Runner:
                     number=len(self.pool),
                     instruction=text,
                     seq=seq,
-                    nearest=match.nearest_text,
-                    score=float(match.score),
+                    nearest=match.nearest_text if nearest else None,
+                    score=float(match.score) if nearest else None,
                     seed_nearest=seed_match.nearest_text,
                     seed_score=float(seed_match.score),
                 )

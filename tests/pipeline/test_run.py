@@ -269,3 +269,20 @@ async def test_extending_a_finished_run_equals_running_longer(run_config: Any, t
     assert grown_repeats == 0
     for name in OUTPUTS:
         assert (tmp_path / "grown" / name).read_bytes() == (tmp_path / "direct" / name).read_bytes(), name
+
+
+async def test_nearest_recording_can_be_turned_off(run_config: Any, tmp_path: Path) -> None:
+    """record_nearest=False leaves nearest fields empty but accepts the same instructions."""
+    async with FakeOpenAIServer(responder=FakeModel()) as server:
+        await generate(run_config(tmp_path / "on", num_instructions=30), engine_config=engine_config(server))
+        await generate(
+            run_config(tmp_path / "off", num_instructions=30, record_nearest=False),
+            engine_config=engine_config(server),
+        )
+    on, off = (
+        read_lines(tmp_path / "on" / "instructions.jsonl"),
+        read_lines(tmp_path / "off" / "instructions.jsonl"),
+    )
+    assert [i["instruction"] for i in on] == [i["instruction"] for i in off]
+    assert all(i["nearest"] is None and i["nearest_score"] is None for i in off)
+    assert all(isinstance(i["nearest_score"], float) for i in on)
