@@ -20,7 +20,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ import orjson
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
+from ..dedup import NoveltyIndex
+from ..engine import Engine, EngineConfig, Request, Result, read_journal
 from ..errors import ConfigError, InputError
 from ..jsonl import atomic_write, dumps_line
 from . import prompts
@@ -193,9 +195,7 @@ class _Accepted:
     seed_score: float
     is_classification: bool | None = None
     instances: tuple[Instance, ...] = ()
-    done: bool = False
     failed: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _stable_int(*parts: object) -> int:
@@ -207,7 +207,7 @@ class _Runner:
     def __init__(
         self,
         config: RunConfig,
-        engine: Any,
+        engine: Engine,
         *,
         seeds: Sequence[SeedTask],
         classification_examples: Sequence[ClassificationExample],
@@ -216,8 +216,6 @@ class _Runner:
         concurrency: int,
         progress: Callable[[Progress], None] | None,
     ) -> None:
-        from ..dedup import NoveltyIndex
-
         self.config = config
         self.engine = engine
         self.window = window
@@ -257,7 +255,7 @@ class _Runner:
             "tasks": Counter(),
         }
         self.errors: Counter[str] = Counter()
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[str, Result] = {}
         self.calls = 0
         self.replayed = 0
         self.bootstrap_answers = 0
@@ -272,14 +270,12 @@ class _Runner:
         """Index every answered request in an earlier journal by key, to replay instead of paying."""
         if not path.exists():
             return
-        from ..engine.journal import read_journal
-
         with self.timings.measure("io"):
             for result in read_journal(path):
                 # The journal keeps answers and the errors that retrying cannot fix; both replay.
                 self.cache[result.key] = result
 
-    async def call(self, request: Any) -> Any:
+    async def call(self, request: Request) -> Result:
         """One request: from the replayed journal if it was answered before, else through the engine."""
         cached = self.cache.get(request.key)
         if cached is not None:
@@ -296,9 +292,7 @@ class _Runner:
             self.replayed += 1
         return result
 
-    def bootstrap_request(self, k: int) -> Any:
-        from ..engine import Request
-
+    def bootstrap_request(self, k: int) -> Request:
         config = self.config
         rng = random.Random(_stable_int(config.seed, "bootstrap", k))
         machine = rng.sample(self.pool, min(config.machine_instructions, len(self.pool)))
@@ -315,9 +309,7 @@ class _Runner:
         prompt = prompts.bootstrap_prompt(demos, classification_only=config.classification_only)
         return Request(prompt=prompt, params=params, meta=meta)
 
-    def classify_request(self, instruction: str) -> Any:
-        from ..engine import Request
-
+    def classify_request(self, instruction: str) -> Request:
         params = prompts.classify_params(chat=self.config.chat)
         meta = {"stage": "classify", "instruction": instruction}
         if self.config.chat:
@@ -329,9 +321,7 @@ class _Runner:
             meta=meta,
         )
 
-    def instance_request(self, instruction: str, is_classification: bool) -> Any:
-        from ..engine import Request
-
+    def instance_request(self, instruction: str, is_classification: bool) -> Request:
         config = self.config
         pool = self.demos_clf if is_classification else self.demos_plain
         rng = random.Random(_stable_int(config.seed, "instances", instruction))
@@ -385,7 +375,7 @@ class _Runner:
         self.timings.seconds["dedup"] += time.perf_counter() - start
         return kept
 
-    async def process_bootstrap(self, seq: int, request: Any, result: Any) -> list[_Accepted]:
+    async def process_bootstrap(self, seq: int, request: Request, result: Result) -> list[_Accepted]:
         self.bootstrap_answers += 1
         responses = self.rejections["responses"]
         if not result.ok or result.text is None:
@@ -451,7 +441,6 @@ class _Runner:
             if not item.instances:
                 item.failed = "no_valid_instances"
         finally:
-            item.done = True
             self.tasks_done += 1
             if item.failed:
                 self.rejections["tasks"][item.failed] += 1
@@ -478,24 +467,26 @@ class _Runner:
         )
 
     async def _fetch(
-        self, seq: int, request: Any, send: MemoryObjectSendStream[tuple[int, Any, Any]]
+        self, seq: int, request: Request, send: MemoryObjectSendStream[tuple[int, Request, Result]]
     ) -> None:
         result = await self.call(request)
         await send.send((seq, request, result))
 
-    def _issue(self, group: TaskGroup, seq: int, send: MemoryObjectSendStream[tuple[int, Any, Any]]) -> None:
+    def _issue(
+        self, group: TaskGroup, seq: int, send: MemoryObjectSendStream[tuple[int, Request, Result]]
+    ) -> None:
         with self.timings.measure("prompt"):
             request = self.bootstrap_request(seq)
         group.start_soon(self._fetch, seq, request, send)
 
     async def run(self) -> None:
-        send, receive = anyio.create_memory_object_stream[tuple[int, Any, Any]](math.inf)
+        send, receive = anyio.create_memory_object_stream[tuple[int, Request, Result]](math.inf)
         async with anyio.create_task_group() as follow_group:
             async with send, receive, anyio.create_task_group() as boot_group:
                 for seq in range(self.window):
                     self._issue(boot_group, seq, send)
                 issued, processed = self.window, 0
-                buffer: dict[int, tuple[Any, Any]] = {}
+                buffer: dict[int, tuple[Request, Result]] = {}
                 while not self.finished():
                     while processed not in buffer:
                         seq, request, result = await receive.receive()
@@ -596,8 +587,8 @@ def _write_started(config: RunConfig, window: int) -> None:
 async def generate(
     config: RunConfig,
     *,
-    engine: Any | None = None,
-    engine_config: Any | None = None,
+    engine: Engine | None = None,
+    engine_config: EngineConfig | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> RunSummary:
     """Run SELF-INSTRUCT to ``config.num_instructions`` accepted instructions, resuming if possible.
@@ -631,10 +622,8 @@ async def generate(
         if engine is None:
             if engine_config is None:
                 raise ConfigError("generate() needs engine= (an open Engine) or engine_config=")
-            from ..engine import Engine
-
             engine = await stack.enter_async_context(Engine(engine_config, journal=out / JOURNAL_FILE))
-        engine_concurrency = getattr(getattr(engine, "config", None), "concurrency", None) or 64
+        engine_concurrency = engine.config.concurrency
         concurrency = config.concurrency or engine_concurrency
         window = config.window or _recorded_window(out) or max(2, concurrency // 8)
         runner = _Runner(
