@@ -210,3 +210,29 @@ def test_max_cost_needs_prices(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="--price-in"):
         cli(["run", "-o", str(tmp_path), "--num-instructions", "5", "--max-cost", "1"])
+
+
+def test_no_endpoint_uses_the_local_model(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --base-url or OPENAI_BASE_URL, run serves the local model: hint once, chat, compact prompts."""
+    import contextlib
+
+    import selfinstruct.local as local
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+
+        @contextlib.asynccontextmanager
+        async def fake_local(*args: Any, **kwargs: Any) -> Any:
+            yield local.LocalModel(base_url=server.base_url, model="tiny-local")
+
+        monkeypatch.setattr(local, "serve_local_model", fake_local)
+        code = cli(
+            ["run", "-o", str(tmp_path), "--num-instructions", "10", "--no-progress", *seed_args(data_dir)]
+        )
+    assert code == 0
+    assert capsys.readouterr().err.count(local.LOCAL_HINT) == 1
+    run = orjson.loads((tmp_path / "run.json").read_bytes())
+    assert run["config"]["chat"] is True
+    assert run["config"]["compact_prompts"] is True
