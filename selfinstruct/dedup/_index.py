@@ -35,7 +35,7 @@ __all__ = ["IndexConfig", "IndexStatistics", "Match", "NoveltyIndex"]
 RULES = ("paper", "original")
 MODES = ("exact", "approximate")
 BACKENDS = ("auto", "numba", "python")
-_SNAPSHOT_MAGIC = b"SELFINSTRUCT-NOVELTY-INDEX-1\n"
+_SNAPSHOT_MAGIC = b"SELFINSTRUCT-NOVELTY-INDEX-2\n"
 _STAMP_LIMIT = (1 << 31) - 4
 
 
@@ -126,11 +126,11 @@ def _grow(array: np.ndarray, needed: int, fill: int) -> np.ndarray:
 
 
 def _new_store(vocab: int) -> list[np.ndarray]:
-    """An empty posting store: [data, start, cap, nxt, htf, used] (see ``_kernels``)."""
+    """An empty posting store: [data (int64 entries), start, cap, nxt, htf, used] (see ``_kernels``)."""
     htf = np.full((3, vocab), -1, dtype=np.int32)
     htf[2, :] = 0
     return [
-        np.zeros(4096, dtype=np.int32),
+        np.zeros(4096, dtype=np.int64),
         np.zeros(1024, dtype=np.int64),
         np.zeros(1024, dtype=np.int32),
         np.full(1024, -1, dtype=np.int32),
@@ -404,7 +404,7 @@ class NoveltyIndex:
             htf[2, :] = 0
             htf[:, :v] = arrays["htf"]
             index._full = [
-                arrays["data"].astype(np.int32),
+                arrays["data"].astype(np.int64),
                 arrays["start"].astype(np.int64),
                 arrays["cap"].astype(np.int32),
                 arrays["nxt"].astype(np.int32),

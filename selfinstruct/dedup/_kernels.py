@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _SLACK = 1e-9
+_LEN_BITS = 20
+_LEN_MASK = (1 << _LEN_BITS) - 1
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -221,11 +223,16 @@ def index_row(
     htf: np.ndarray,
     used: np.ndarray,
 ) -> None:
-    """Post ``row`` under each of its distinct tokens and count it in their document frequency."""
+    """Post ``row`` under each of its distinct tokens and count it in their document frequency.
+
+    Entries are ``row << 20 | min(length, 2**20 - 1)``: the length rides along so a search can
+    skip rows outside its length window without touching per-row memory.
+    """
+    entry = (np.int64(row) << _LEN_BITS) | min(tokens.shape[0], _LEN_MASK)
     for p in range(tokens.shape[0]):
         t = tokens[p]
-        if htf[1, t] < 0 or data[start[htf[1, t]] + htf[2, t] - 1] != row:
-            _append(t, row, data, start, cap, nxt, htf, used)
+        if htf[1, t] < 0 or data[start[htf[1, t]] + htf[2, t] - 1] != entry:
+            _append(t, entry, data, start, cap, nxt, htf, used)
             df[t] += 1
 
 
@@ -316,7 +323,7 @@ def search(
             lo_b = start[b]
             fill = htf[2, t] if b == htf[1, t] else cap[b]
             for q in range(lo_b, lo_b + fill):
-                y = data[q]
+                y = data[q] >> _LEN_BITS
                 lo = row_off[y]
                 hi = row_off[y + 1]
                 lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi)
@@ -345,10 +352,15 @@ def search(
             lo_b = start[b]
             fill = htf[2, t] if b == htf[1, t] else cap[b]
             for q in range(lo_b, lo_b + fill):
-                y = data[q]
+                entry = data[q]
+                y = entry >> _LEN_BITS
+                n = entry & _LEN_MASK
+                if n == _LEN_MASK:
+                    n = row_off[y + 1] - row_off[y]
+                if not _reach(n, m, n, bar):
+                    continue  # outside the length window: never a candidate
                 s = state[y]
                 if (s >> _STATE_SHIFT) != stamp_value:
-                    n = row_off[y + 1] - row_off[y]
                     if _reach(r, m, n, bar):
                         state[y] = mark | (c + 1)
                         if n_cand == cand.shape[0]:
@@ -373,7 +385,7 @@ def search(
             lo_b = start[b]
             fill = htf[2, t] if b == htf[1, t] else cap[b]
             for q in range(lo_b, lo_b + fill):
-                y = data[q]
+                y = data[q] >> _LEN_BITS
                 s = state[y]
                 if (s >> _STATE_SHIFT) == stamp_value and (s & _PARTIAL_MASK) != 0:
                     state[y] = s + c
@@ -410,7 +422,11 @@ def search(
                 lo_b = start[b]
                 fill = htf[2, t] if b == htf[1, t] else cap[b]
                 for q in range(lo_b, lo_b + fill):
-                    y = data[q]
+                    entry = data[q]
+                    y = entry >> _LEN_BITS
+                    n = entry & _LEN_MASK
+                    if n != _LEN_MASK and not _reach(n, m, n, max(best, 0.0)):
+                        continue  # outside the length window (the bar only rises)
                     if (state[y] >> _STATE_SHIFT) == seen2:
                         continue
                     state[y] = mark2

@@ -13,6 +13,8 @@ import numpy as np
 __all__ = ["fmeasure", "index_row", "lcs_length", "score_rows", "search"]
 
 _SLACK = 1e-9
+_LEN_BITS = 20
+_LEN_MASK = (1 << _LEN_BITS) - 1
 _SEED_TOKENS = 2
 _SEED_ROWS = 32
 
@@ -113,9 +115,13 @@ def index_row(
     htf: np.ndarray,
     used: np.ndarray,
 ) -> None:
-    """Post ``row`` under each of its distinct tokens and count it in their document frequency."""
+    """Post ``row`` under each of its distinct tokens and count it in their document frequency.
+
+    Entries are ``row << 20 | min(length, 2**20 - 1)``, as in the Numba kernel.
+    """
+    entry = (row << _LEN_BITS) | min(int(tokens.shape[0]), _LEN_MASK)
     for t in dict.fromkeys(tokens.tolist()):
-        _append(t, row, data, start, cap, nxt, htf, used)
+        _append(t, entry, data, start, cap, nxt, htf, used)
         df[t] += 1
 
 
@@ -134,7 +140,7 @@ def _postings(
     while b >= 0:
         fill = int(htf[2, t]) if b == htf[1, t] else int(cap[b])
         first = int(start[b])
-        rows.extend(data[first : first + fill].tolist())
+        rows.extend(entry >> _LEN_BITS for entry in data[first : first + fill].tolist())
         b = int(nxt[b])
     return rows
 
