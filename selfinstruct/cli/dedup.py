@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                         )
                     )
             if progress is not None:
-                progress.update(batch[-1][0] - progress.n)
+                progress.update(max(0, batch[-1][0] - progress.n))
             batch.clear()
 
         for line, record in iter_jsonl(args.input, skip_invalid=args.skip_invalid, stats=stats):
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         if batch:
             settle()
         if progress is not None:
-            progress.update(progress.total - progress.n)
+            progress.update(max(0, progress.total - progress.n))
     seconds = time.perf_counter() - started
     summary = f"dedup: read {read}, kept {kept}, rejected {rejected}"
     if args.against:

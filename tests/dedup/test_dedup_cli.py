@@ -200,3 +200,23 @@ def test_large_input_uses_batches_and_matches_the_index(tmp_path: Path, workers:
     expected = [t for t in texts if index.add_if_novel(t).novel]
     assert [r["instruction"] for r in read_jsonl(out)] == expected
     assert len(read_jsonl(rej)) == len(texts) - len(expected)
+
+
+@pytest.mark.parametrize(
+    ("extra", "shown"),
+    [pytest.param([], True, id="terminal"), pytest.param(["--no-progress"], False, id="no-progress")],
+)
+def test_progress_bar_only_on_a_terminal(
+    input_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    shown: bool,
+) -> None:
+    """On a terminal a tqdm bar goes to stderr (unless --no-progress); stdout keeps the summary."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["dedup", str(input_file), "-o", str(tmp_path / "out.jsonl"), *extra]) == 0
+    captured = capsys.readouterr()
+    assert ("dedup: 100%" in captured.err) is shown
+    assert "read 6, kept 3, rejected 3" in captured.out
