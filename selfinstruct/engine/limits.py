@@ -84,6 +84,9 @@ class RateLimiter:
         clock: time source; tests pass a ``FakeClock``.
         window: the limit window in seconds (60 for per-minute limits).
         burst: pacing tolerance in seconds (how early a request may start ahead of the even pace).
+        margin: the limit is kept over a window this much longer (1% by default), because a request
+            reaches the server a little after it is admitted, and that delay varies: without the
+            margin two admissions exactly one window apart can land inside one server window.
     """
 
     def __init__(
@@ -94,9 +97,11 @@ class RateLimiter:
         clock: Clock,
         window: float = 60.0,
         burst: float = 0.1,
+        margin: float = 0.01,
     ) -> None:
         self.clock = clock
         self.window = window
+        self._span = window * (1.0 + margin)
         self.burst = burst
         self._configured_rpm = rpm
         self._configured_tpm = tpm
@@ -193,12 +198,12 @@ class RateLimiter:
             self._token_sum += counted - entry[1]
             entry[1] = counted
         if tpm and self._tat_tokens > -math.inf:
-            self._tat_tokens += delta * self.window / tpm
+            self._tat_tokens += delta * self._span / tpm
 
     # -- internals ------------------------------------------------------------------------------
 
     def _expire(self, now: float) -> None:
-        horizon = now - self.window
+        horizon = now - self._span
         log = self._request_log
         while log and log[0] <= horizon:
             log.popleft()
@@ -217,7 +222,7 @@ class RateLimiter:
             wait = max(wait, self._tat_requests - self.burst - now)
             allowed = max(int(rpm), 1)
             if len(self._request_log) >= allowed:
-                wait = max(wait, self._request_log[-allowed] + self.window - now)
+                wait = max(wait, self._request_log[-allowed] + self._span - now)
         if tpm is not None:
             cost = min(tokens, tpm)
             wait = max(wait, self._tat_tokens - self.burst - now)
@@ -227,7 +232,7 @@ class RateLimiter:
                 for stamp, spent in self._token_log:
                     freed += spent
                     if freed >= excess:
-                        wait = max(wait, stamp + self.window - now)
+                        wait = max(wait, stamp + self._span - now)
                         break
         return wait
 
@@ -236,13 +241,13 @@ class RateLimiter:
         rpm, tpm = self.rpm, self.tpm
         if rpm is not None:
             self._request_log.append(now)
-            self._tat_requests = max(self._tat_requests, now) + self.window / rpm
+            self._tat_requests = max(self._tat_requests, now) + self._span / rpm
         entry = None
         if tpm is not None:
             entry = [now, float(min(tokens, tpm))]
             self._token_log.append(entry)
             self._token_sum += entry[1]
-            self._tat_tokens = max(self._tat_tokens, now) + min(tokens, tpm) * self.window / tpm
+            self._tat_tokens = max(self._tat_tokens, now) + min(tokens, tpm) * self._span / tpm
         return Permit(tokens, entry)
 
 

@@ -81,7 +81,7 @@ async def test_settle_reconciles_estimate_with_usage() -> None:
     permit = await limiter.acquire(900)
     limiter.settle(permit, 100)
     await limiter.acquire(800)
-    assert clock.now() <= 6.0 + 1e-9  # 100 tokens at 1000/min pace = 6 s, not 54 s
+    assert clock.now() <= 6.1  # 100 tokens at 1000/min pace = 6 s (+1% margin), not 54 s
 
 
 async def test_pause_holds_everyone() -> None:
@@ -128,7 +128,7 @@ async def test_cancelled_waiter_does_not_block_queue() -> None:
         await anyio.lowlevel.checkpoint()
         scopes[0].cancel()
     assert done == ["second"]
-    assert clock.now() == pytest.approx(1.0)
+    assert clock.now() == pytest.approx(1.01)  # one request per second, plus the 1% margin
 
 
 def test_estimate_counts_prompt_and_max_tokens() -> None:
