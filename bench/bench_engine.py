@@ -60,7 +60,11 @@ def server_process(*flags: str) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 def fetch_counts(url: str) -> dict[str, int]:

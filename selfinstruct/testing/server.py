@@ -227,7 +227,7 @@ class FakeOpenAIServer:
 
     async def start(self) -> None:
         """Bind the port and start serving."""
-        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -488,14 +488,14 @@ def main(argv: list[str] | None = None) -> int:
     server = FakeOpenAIServer(config, port=args.port)
 
     async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         async with server:
             print(server.base_url, flush=True)
-            await asyncio.Event().wait()  # serve until interrupted
+            await stop.wait()  # serve until SIGTERM or Ctrl-C
 
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
