@@ -374,7 +374,7 @@ def main() -> int:
         part_memory(2_000, 20_000)
     else:
         part_overhead(runs, n=6_000, n_openai=1_500)
-        part_efficiency(runs, waves=8)
+        part_efficiency(runs, waves=16)
         part_limiter(limit=500, window=5.0, windows=5)
         part_faults(10_000)
         part_memory(10_000, 100_000)
