@@ -42,6 +42,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="output JSONL (one line per id)")
     parser.add_argument("--model", help="model name (optional with the embedded local model)")
     parser.add_argument(
+        "--model-path",
+        type=Path,
+        default=None,
+        help="GGUF file to serve locally when no endpoint is given (default: the embedded SmolLM2-135M)",
+    )
+    parser.add_argument(
         "--base-url",
         action="append",
         dest="base_urls",
@@ -133,7 +139,8 @@ def _error_dict(result: Result) -> dict[str, Any] | None:
     }
 
 
-def _output_record(ident: str, results: list[Result]) -> dict[str, Any]:
+def _output_record(ident: Any, results: list[Result]) -> dict[str, Any]:
+    """One output line; ``ident`` is the input's id as it was written (number or string)."""
     prompt_tokens = sum(r.usage.prompt_tokens for r in results if r.usage is not None)
     completion_tokens = sum(r.usage.completion_tokens for r in results if r.usage is not None)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
@@ -180,7 +187,7 @@ def _write_output(
                 results.append(result)
                 if result.error is not None:
                     errors[result.error.kind] += 1
-            handle.write(dumps_line(_output_record(str(record["id"]), results)))
+            handle.write(dumps_line(_output_record(record["id"], results)))
             lines += 1
     return lines, errors
 
@@ -273,8 +280,8 @@ def run(args: argparse.Namespace) -> int:
             return await _complete(args, base_urls, args.model, args.concurrency or 64, total, journal_path)
         from ..local import LOCAL_CONCURRENCY, LOCAL_HINT, serve_local_model
 
-        print(LOCAL_HINT, file=sys.stderr)
-        async with serve_local_model() as local:
+        async with serve_local_model(args.model_path) as local:
+            print(LOCAL_HINT, file=sys.stderr)
             concurrency = args.concurrency or LOCAL_CONCURRENCY
             return await _complete(
                 args, [local.base_url], args.model or local.model, concurrency, total, journal_path

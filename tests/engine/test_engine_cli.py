@@ -80,7 +80,7 @@ def test_complete_writes_every_id_and_resumes(tmp_path: Path) -> None:
         assert second.returncode == 0, second.stderr
         assert server.counts["requests"] == requests_after_first
     records = read_output(output)
-    assert [r["id"] for r in records] == [str(i) for i in range(50)]
+    assert [r["id"] for r in records] == list(range(50))
     assert all(r["error"] is None and r["text"].startswith("answer") for r in records)
     assert records[0]["finish_reason"] == "length"
     assert "50 from the journal" in second.stderr
@@ -169,7 +169,7 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path: Path, sig: int, co
         )
         assert resumed.returncode == 0, resumed.stderr
     records = read_output(output)
-    assert [r["id"] for r in records] == [str(i) for i in range(total)]
+    assert [r["id"] for r in records] == list(range(total))
     assert all(r["error"] is None for r in records)
     keys = [r.key for r in read_journal(journal)]
     assert len(keys) == len(set(keys)) == total
@@ -185,3 +185,34 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(COMMAND + args, env=environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--model" in done.stderr
+
+
+def test_no_endpoint_serves_the_local_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no endpoint, complete serves --model-path locally, prints the hint once and answers every id."""
+    import contextlib
+
+    import selfinstruct.local as local
+    from selfinstruct.cli import main
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(source, 3, max_tokens=2)
+    served: list[Any] = []
+    with FakeOpenAIServer().in_thread() as server:
+
+        @contextlib.asynccontextmanager
+        async def fake_local(*args: Any, **kwargs: Any) -> Any:
+            served.append(args[0] if args else kwargs.get("model_path"))
+            yield local.LocalModel(base_url=server.base_url, model="tiny-local")
+
+        monkeypatch.setattr(local, "serve_local_model", fake_local)
+        model_path = tmp_path / "other.gguf"
+        code = main(
+            ["complete", str(source), "-o", str(output), "--model-path", str(model_path), "--no-progress"]
+        )
+    assert code == 0
+    assert served == [model_path]
+    assert capsys.readouterr().err.count(local.LOCAL_HINT) == 1
+    assert [line["id"] for line in read_output(output)] == [0, 1, 2]
