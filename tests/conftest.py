@@ -39,3 +39,29 @@ def fake_server() -> FakeServerFactory:
             yield server
 
     return factory
+
+
+class LocalModelStub:
+    """Stands in for ``selfinstruct.local.serve_local_model``: serves ``base_url`` and records model paths."""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self.model_paths: list[Any] = []
+
+    @asynccontextmanager
+    async def __call__(self, model_path: Any = None, **_: Any) -> AsyncIterator[Any]:
+        from selfinstruct.local import LocalModel
+
+        self.model_paths.append(model_path)
+        yield LocalModel(base_url=self.base_url, model="tiny-local")
+
+
+@pytest.fixture
+def local_model_stub(monkeypatch: pytest.MonkeyPatch) -> LocalModelStub:
+    """No endpoint configured, and the embedded model replaced by a stub; set ``.base_url`` to serve."""
+    import selfinstruct.local as local
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    stub = LocalModelStub()
+    monkeypatch.setattr(local, "serve_local_model", stub)
+    return stub

@@ -545,38 +545,16 @@ class FakeModel:
 def main(argv: list[str] | None = None) -> int:
     """Serve the fake model on loopback until interrupted; print the base URL first."""
     import argparse
-    import asyncio
-    import signal
-    import sys
 
-    import orjson
-
-    from .server import FakeOpenAIServer, FakeServerConfig
+    from .server import FakeOpenAIServer, FakeServerConfig, serve_until_stopped
 
     parser = argparse.ArgumentParser(prog="python -m selfinstruct.testing.fake_model", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(
-        FakeServerConfig(latency=args.latency), FakeModel(seed=args.seed), port=args.port
-    )
-
-    async def serve() -> None:
-        async with server:
-            print(server.base_url, flush=True)
-            await asyncio.Event().wait()
-
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        print(orjson.dumps(dict(server.counts)).decode(), file=sys.stderr, flush=True)
+    model = FakeModel(seed=args.seed)
+    serve_until_stopped(FakeOpenAIServer(FakeServerConfig(latency=args.latency), model, port=args.port))
     return 0
 
 

@@ -32,7 +32,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-__all__ = ["FakeOpenAIServer", "FakeReply", "FakeServerConfig", "Responder", "default_responder"]
+__all__ = [
+    "FakeOpenAIServer",
+    "FakeReply",
+    "FakeServerConfig",
+    "Responder",
+    "default_responder",
+    "serve_until_stopped",
+]
 
 
 @dataclass(frozen=True)
@@ -485,16 +492,21 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         honour_n=not args.ignore_n,
     )
-    server = FakeOpenAIServer(config, port=args.port)
+    serve_until_stopped(FakeOpenAIServer(config, port=args.port))
+    return 0
+
+
+def serve_until_stopped(server: FakeOpenAIServer) -> None:
+    """Run ``server`` until SIGTERM or Ctrl-C: base URL first on stdout, outcome counts on stderr."""
 
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop.set)  # stop via the loop, never mid-handler
         async with server:
             print(server.base_url, flush=True)
-            await stop.wait()  # serve until SIGTERM or Ctrl-C
+            await stop.wait()
 
     try:
         asyncio.run(serve())
@@ -502,7 +514,6 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         print(orjson.dumps(dict(server.counts)).decode(), file=sys.stderr, flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -188,31 +188,21 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_no_endpoint_serves_the_local_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, local_model_stub: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With no endpoint, complete serves --model-path locally, prints the hint once and answers every id."""
-    import contextlib
-
-    import selfinstruct.local as local
     from selfinstruct.cli import main
+    from selfinstruct.local import LOCAL_HINT
 
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(source, 3, max_tokens=2)
-    served: list[Any] = []
+    model_path = tmp_path / "other.gguf"
     with FakeOpenAIServer().in_thread() as server:
-
-        @contextlib.asynccontextmanager
-        async def fake_local(*args: Any, **kwargs: Any) -> Any:
-            served.append(args[0] if args else kwargs.get("model_path"))
-            yield local.LocalModel(base_url=server.base_url, model="tiny-local")
-
-        monkeypatch.setattr(local, "serve_local_model", fake_local)
-        model_path = tmp_path / "other.gguf"
+        local_model_stub.base_url = server.base_url
         code = main(
             ["complete", str(source), "-o", str(output), "--model-path", str(model_path), "--no-progress"]
         )
     assert code == 0
-    assert served == [model_path]
-    assert capsys.readouterr().err.count(local.LOCAL_HINT) == 1
+    assert local_model_stub.model_paths == [model_path]
+    assert capsys.readouterr().err.count(LOCAL_HINT) == 1
     assert [line["id"] for line in read_output(output)] == [0, 1, 2]

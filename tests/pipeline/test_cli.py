@@ -219,34 +219,24 @@ def test_max_cost_needs_prices(tmp_path: Path) -> None:
 def test_no_endpoint_uses_the_local_model(
     tmp_path: Path,
     data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    local_model_stub: Any,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
     chat: bool,
 ) -> None:
     """Without an endpoint, run serves the local model: hint once, compact prompts, --model-path used."""
-    import contextlib
+    from selfinstruct.local import LOCAL_HINT
 
-    import selfinstruct.local as local
-
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    served: list[Any] = []
+    model_path = tmp_path / "other.gguf"
     with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
-
-        @contextlib.asynccontextmanager
-        async def fake_local(*args: Any, **kwargs: Any) -> Any:
-            served.append(args[0] if args else kwargs.get("model_path"))
-            yield local.LocalModel(base_url=server.base_url, model="tiny-local")
-
-        monkeypatch.setattr(local, "serve_local_model", fake_local)
-        model_path = tmp_path / "other.gguf"
+        local_model_stub.base_url = server.base_url
         code = cli(
             ["run", "-o", str(tmp_path), "--num-instructions", "10", "--no-progress", *seed_args(data_dir)]
             + ["--model-path", str(model_path), *extra]
         )
     assert code == 0
-    assert served == [model_path]
-    assert capsys.readouterr().err.count(local.LOCAL_HINT) == 1
+    assert local_model_stub.model_paths == [model_path]
+    assert capsys.readouterr().err.count(LOCAL_HINT) == 1
     run = orjson.loads((tmp_path / "run.json").read_bytes())
     assert run["config"]["chat"] is chat
     assert run["config"]["compact_prompts"] is True
