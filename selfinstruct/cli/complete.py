@@ -277,6 +277,9 @@ def run(args: argparse.Namespace) -> int:
         if base_urls:
             if not args.model:
                 raise ConfigError("--model is required with --base-url / OPENAI_BASE_URL")
+            from ..engine import probe_endpoints
+
+            await probe_endpoints(base_urls, api_key=os.environ.get("OPENAI_API_KEY"))
             return await _complete(args, base_urls, args.model, args.concurrency or 64, total, journal_path)
         from ..local import LOCAL_CONCURRENCY, LOCAL_HINT, serve_local_model
 

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the pipeline with the command-line settings; return the exit code."""
     import anyio
 
-    from ..engine import EngineConfig
+    from ..engine import EngineConfig, probe_endpoints
     from ..errors import ConfigError
     from ..pipeline.run import RunConfig, generate
     from ..pipeline.stats import format_stats, load_stats
@@ -185,11 +185,9 @@ def run(args: argparse.Namespace) -> int:
             if not args.model:
                 raise ConfigError("--model is required with --base-url / OPENAI_BASE_URL")
             config = config_for(args.chat, compact=False)
-            return await generate(
-                config,
-                engine_config=engine_for(args.model, base_urls, args.concurrency or 64),
-                progress=progress,
-            )
+            engine_config = engine_for(args.model, base_urls, args.concurrency or 64)
+            await probe_endpoints(base_urls, api_key=engine_config.api_key)
+            return await generate(config, engine_config=engine_config, progress=progress)
         from ..local import LOCAL_CONCURRENCY, LOCAL_HINT, serve_local_model
 
         # Compact prompts fit the small model's 2k context. Completion form unless --chat: measured

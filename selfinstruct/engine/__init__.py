@@ -6,7 +6,8 @@
 
 Modules: ``requests`` (Request/Result and the key), ``config``, ``http`` (one call and error
 classification), ``retry``, ``limits`` (RPM/TPM limiter), ``adaptive`` (AIMD window),
-``endpoints`` (several base URLs), ``journal`` (durable results, resume), ``stats``, ``clock``,
+``endpoints`` (several base URLs), ``probe`` (reachability before a job), ``journal``
+(durable results, resume), ``stats``, ``clock``,
 ``engine`` (the Engine).
 """
 
@@ -15,6 +16,7 @@ from .config import EngineConfig
 from .engine import Engine
 from .journal import Journal, read_journal
 from .limits import RateLimiter
+from .probe import probe_endpoints
 from .requests import ErrorInfo, Request, Result, Usage
 from .retry import RetryPolicy
 from .stats import EngineStats
@@ -33,5 +35,6 @@ __all__ = [
     "Result",
     "RetryPolicy",
     "Usage",
+    "probe_endpoints",
     "read_journal",
 ]

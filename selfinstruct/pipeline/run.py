@@ -78,6 +78,9 @@ class RunConfig:
         compact_prompts: shorter chat prompts and fewer few-shot examples, for tiny local models.
         record_nearest: record each accepted instruction's most similar pool item and score.
         max_idle_requests: give up after this many bootstrap answers in a row added nothing.
+        max_failures_in_row: stop cleanly after this many requests in a row failed even after the
+            engine's retries (a server that went away), instead of spending the rest of the run
+            on retries; re-running the command resumes.
     """
 
     out_dir: Path
@@ -99,6 +102,7 @@ class RunConfig:
     compact_prompts: bool = False
     record_nearest: bool = True
     max_idle_requests: int = 200
+    max_failures_in_row: int = 32
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -120,6 +124,8 @@ class RunConfig:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if self.max_idle_requests < 1:
             raise ConfigError(f"max_idle_requests must be >= 1, got {self.max_idle_requests}")
+        if self.max_failures_in_row < 1:
+            raise ConfigError(f"max_failures_in_row must be >= 1, got {self.max_failures_in_row}")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON-friendly values (paths as strings)."""
@@ -261,6 +267,7 @@ class _Runner:
         self.bootstrap_answers = 0
         self.tasks_done = 0
         self.idle = 0
+        self.failures_in_row = 0
         self.stopped: str | None = None
         self.follow_slots = anyio.Semaphore(max(1, concurrency - window))
 
@@ -285,9 +292,17 @@ class _Runner:
         result = await self.engine.complete(request)
         if result.error is not None:
             self.errors[result.error.kind] += 1
+            self.failures_in_row += 1
             if result.error.kind in _STOP_KINDS:
                 self.stopped = f"stopped: {result.error.kind}"
-        elif getattr(result, "from_journal", False):
+            elif self.failures_in_row >= self.config.max_failures_in_row and self.stopped is None:
+                self.stopped = (
+                    f"stopped: {self.failures_in_row} requests in a row failed "
+                    f"(last: {result.error.kind}: {result.error.message})"
+                )
+            return result
+        self.failures_in_row = 0
+        if getattr(result, "from_journal", False):
             self.calls -= 1
             self.replayed += 1
         return result

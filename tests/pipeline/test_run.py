@@ -286,3 +286,24 @@ async def test_nearest_recording_can_be_turned_off(run_config: Any, tmp_path: Pa
     assert [i["instruction"] for i in on] == [i["instruction"] for i in off]
     assert all(i["nearest"] is None and i["nearest_score"] is None for i in off)
     assert all(isinstance(i["nearest_score"], float) for i in on)
+
+
+async def test_a_run_of_failures_stops_cleanly(run_config: Any, tmp_path: Path) -> None:
+    """A server that starts failing every request stops the run with its cause, files written."""
+    model = FakeModel()
+    calls = Counter[str]()
+
+    def responder(kind: str, body: dict[str, Any]) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 30:
+            return FakeReply(status=400, error_message="the server went wrong")
+        return model(kind, body)
+
+    async with FakeOpenAIServer(responder=responder) as server:
+        summary = await generate(
+            run_config(tmp_path, num_instructions=500, max_failures_in_row=5),
+            engine_config=engine_config(server),
+        )
+    assert summary.status.startswith("stopped: 5 requests in a row failed (last: bad_request:")
+    assert 0 < summary.accepted < 500
+    assert len(read_lines(tmp_path / "instructions.jsonl")) == summary.accepted
