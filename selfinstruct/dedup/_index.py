@@ -6,7 +6,9 @@ and an inverted index from token id to the rows holding it (chains of blocks, se
 row sharing none of them could not reach the threshold (prefix filtering); the rows it meets are
 pruned by length and token-overlap bounds (LCS <= shared tokens) and the survivors verified with
 the bit-parallel LCS kernel. Bounds only discard rows that provably score below the bar, so the
-decision is always that of an exhaustive rouge-score scan.
+decision is always that of an exhaustive rouge-score scan. Each token's list starts with a block
+sorted by row length, so late (frequent) tokens are read only for the short rows that can still
+qualify; rows added since the last compaction sit in unsorted tail blocks until the next one.
 
 Thread safety: every public method takes one lock, so an index may be shared by threads (calls
 run one at a time). ``check_batch(..., workers=N)`` checks a batch against the pool on N threads,
@@ -154,6 +156,23 @@ def _reserve(store: list[np.ndarray], distinct: int, vocab: int) -> None:
         store[4] = grown
 
 
+def _compacted(k: Any, store: list[np.ndarray]) -> list[np.ndarray]:
+    """The store with each token's postings in one block sorted by length (``_kernels.compact``)."""
+    data, start, cap, nxt, htf, used = store
+    blocks = max(int(np.count_nonzero(htf[0] >= 0)), 1)
+    out: list[np.ndarray] = [
+        np.zeros(max(int(used[0]), 4096), dtype=np.int64),
+        np.zeros(max(blocks, 1024), dtype=np.int64),
+        np.zeros(max(blocks, 1024), dtype=np.int32),
+        np.full(max(blocks, 1024), -1, dtype=np.int32),
+        np.full(htf.shape, -1, dtype=np.int32),
+        np.zeros(2, dtype=np.int64),
+    ]
+    out[4][2, :] = 0
+    k.compact(data, start, cap, nxt, htf, *out)
+    return out
+
+
 class _Scratch:
     """Per-thread scratch arrays for a search (see ``_kernels.search``)."""
 
@@ -220,6 +239,7 @@ class NoveltyIndex:
         self._vocab: dict[str, int] = {}
         self._n_tok = 0
         self._stamp_value = 2
+        self._compacted_rows = 0
         self._checks = 0
         self._verified = 0
         self._init_arrays()
@@ -418,6 +438,10 @@ class NoveltyIndex:
                 or int(index._full[5][1]) > index._full[1].shape[0]
             ):
                 raise ValueError("arrays do not fit together")
+            # Head blocks must be sorted by length (older snapshots were not): compact.
+            index._full = _compacted(index._k, index._full)
+            _reserve(index._full, 1, v + 1)
+            index._compacted_rows = n
         except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as error:
             raise ConfigError(f"corrupt NoveltyIndex snapshot: {error}") from error
         if index._lsh is not None:
@@ -460,8 +484,21 @@ class NoveltyIndex:
             self._stamp_value = 2
         return self._stamp_value
 
+    def _compact_if_due(self) -> None:
+        """Re-sort the posting lists by length once the rows appended since make up > 1/9 of them.
+
+        A search reads a list's sorted head block only in its length window but its unsorted
+        tail in full; compacting at every 1/8 of growth keeps that tail small at a cost
+        proportional to the pool, so the amortized cost per added row stays constant.
+        """
+        rows = len(self._texts)
+        if rows - self._compacted_rows > max(64, self._compacted_rows >> 3):
+            self._full = _compacted(self._k, self._full)
+            self._compacted_rows = rows
+
     def _check_many(self, tokens: list[list[str]], nearest: bool, workers: int) -> list[Match]:
         """Check each token list against the current pool, on up to ``workers`` threads."""
+        self._compact_if_due()
         if workers == 1 or len(tokens) < 2 * workers or not self._texts:
             return [self._check(toks, nearest) for toks in tokens]
         from concurrent.futures import ThreadPoolExecutor
@@ -484,6 +521,7 @@ class NoveltyIndex:
         config = self.config
         if scratch is None:
             self._checks += 1
+            self._compact_if_due()
             slot, state, stamp_value = self._slot, self._stamp, self._next_stamp()
         else:
             scratch.checks += 1

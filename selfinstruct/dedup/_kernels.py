@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 __all__ = [
+    "compact",
     "fmeasure",
     "index_row",
     "lcs_length",
@@ -173,25 +174,47 @@ def score_rows(
 
 
 # -- posting lists ------------------------------------------------------------------------------
-# A posting store is (data, start, cap, nxt, htf, used): chains of blocks of row ids per token;
+# A posting store is (data, start, cap, nxt, htf, used): chains of blocks of entries per token;
 # block b holds data[start[b] : start[b] + cap[b]] and links to nxt[b] (-1 at the end);
 # htf[0, t], htf[1, t], htf[2, t] are token t's head block, tail block and the tail's fill;
 # used = [data words used, blocks used]. New blocks double in size (4 .. 1024), so a common
 # token walks few links; the caller keeps room for 1024 words and one block per distinct token.
+# A token's head block is kept sorted by (length, row), so a search reads only the lengths it
+# can use there; ``compact`` moves each token's whole list into one sorted head block.
 
 
 @njit(cache=True, nogil=True)
 def _append(
     t: int,
-    row: int,
+    entry: int,
     data: np.ndarray,
     start: np.ndarray,
     cap: np.ndarray,
     nxt: np.ndarray,
     htf: np.ndarray,
     used: np.ndarray,
-) -> None:
+) -> bool:
+    """Post ``entry`` (the newest row) under ``t``; False if that row is already there."""
     tail = htf[1, t]
+    if tail >= 0:
+        first = start[tail]
+        fill = htf[2, t]
+        if tail == htf[0, t]:
+            # Head block: insert after every entry of the same or a shorter length.
+            n = entry & _LEN_MASK
+            p = first + fill
+            while p > first and (data[p - 1] & _LEN_MASK) > n:
+                p -= 1
+            if p > first and data[p - 1] == entry:
+                return False
+            if fill < cap[tail]:
+                for q in range(first + fill, p, -1):
+                    data[q] = data[q - 1]
+                data[p] = entry
+                htf[2, t] += 1
+                return True
+        elif data[first + fill - 1] == entry:
+            return False
     if tail < 0 or htf[2, t] == cap[tail]:
         size = 4 if tail < 0 else min(2 * cap[tail], 1024)
         b = used[1]
@@ -207,8 +230,9 @@ def _append(
         htf[1, t] = b
         htf[2, t] = 0
         tail = b
-    data[start[tail] + htf[2, t]] = row
+    data[start[tail] + htf[2, t]] = entry
     htf[2, t] += 1
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -226,14 +250,70 @@ def index_row(
     """Post ``row`` under each of its distinct tokens and count it in their document frequency.
 
     Entries are ``row << 20 | min(length, 2**20 - 1)``: the length rides along so a search can
-    skip rows outside its length window without touching per-row memory.
+    skip rows outside its length window without touching per-row memory. Rows must be indexed
+    in increasing order.
     """
     entry = (np.int64(row) << _LEN_BITS) | min(tokens.shape[0], _LEN_MASK)
     for p in range(tokens.shape[0]):
         t = tokens[p]
-        if htf[1, t] < 0 or data[start[htf[1, t]] + htf[2, t] - 1] != entry:
-            _append(t, entry, data, start, cap, nxt, htf, used)
+        if _append(t, entry, data, start, cap, nxt, htf, used):
             df[t] += 1
+
+
+@njit(cache=True, nogil=True)
+def compact(
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
+    data2: np.ndarray,
+    start2: np.ndarray,
+    cap2: np.ndarray,
+    nxt2: np.ndarray,
+    htf2: np.ndarray,
+    used2: np.ndarray,
+) -> None:
+    """Copy a posting store into an empty one (large enough): one block per token, sorted."""
+    pos = 0
+    blocks = 0
+    for t in range(htf.shape[1]):
+        b = htf[0, t]
+        if b < 0:
+            continue
+        first = pos
+        while b >= 0:
+            fill = htf[2, t] if b == htf[1, t] else cap[b]
+            for q in range(start[b], start[b] + fill):
+                e = data[q]
+                data2[pos] = ((e & _LEN_MASK) << 43) | (e >> _LEN_BITS)
+                pos += 1
+            b = nxt[b]
+        data2[first:pos] = np.sort(data2[first:pos])
+        for q in range(first, pos):
+            k = data2[q]
+            data2[q] = ((k & ((np.int64(1) << 43) - 1)) << _LEN_BITS) | (k >> 43)
+        start2[blocks] = first
+        cap2[blocks] = pos - first
+        nxt2[blocks] = -1
+        htf2[0, t] = blocks
+        htf2[1, t] = blocks
+        htf2[2, t] = pos - first
+        blocks += 1
+    used2[0] = pos
+    used2[1] = blocks
+
+
+@njit(cache=True, nogil=True)
+def _length_at_least(data: np.ndarray, a: int, z: int, n: int) -> int:
+    """First q in [a, z) whose entry's length is >= n (entries there sorted by length)."""
+    while a < z:
+        mid = (a + z) >> 1
+        if (data[mid] & _LEN_MASK) < n:
+            a = mid + 1
+        else:
+            z = mid
+    return a
 
 
 @njit(cache=True, nogil=True)
@@ -243,6 +323,40 @@ def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
     if b <= 0:
         return False
     return 2.0 * b >= (bar - _SLACK) * (m + n)
+
+
+_NO_LIMIT = 1 << 62
+_COUNT_MARGIN = 4
+
+
+@njit(cache=True, nogil=True)
+def _window_lo(m: int, bar: float) -> int:
+    """Smallest row length n with ``_reach(n, m, n, bar)`` (m + 1 when there is none)."""
+    n = 1
+    while n <= m and not _reach(n, m, n, bar):
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _window_hi(r: int, m: int, bar: float) -> int:
+    """Largest row length n with ``_reach(r, m, n, bar)``, given that ``_reach(r, m, r, bar)``.
+
+    A row sharing at most ``r`` of the query's tokens has LCS <= r, so it can reach the bar only
+    when n <= 2r / bar - m; the float estimate is corrected with ``_reach`` itself, so the window
+    is exactly the set of lengths ``_reach`` lets through (it is an interval: [lo, hi]).
+    """
+    if bar - _SLACK <= 0.0:
+        return _NO_LIMIT
+    x = 2.0 * r / (bar - _SLACK) - m
+    if x >= 1e15:
+        return _NO_LIMIT
+    h = max(int(x), r)
+    while _reach(r, m, h + 1, bar):
+        h += 1
+    while h > r and not _reach(r, m, h, bar):
+        h -= 1
+    return h
 
 
 _STATE_SHIFT = 24
@@ -278,7 +392,10 @@ def search(
     lists of the query's tokens, rarest first, and stops once a row sharing none of the walked
     tokens could not reach the bar (LCS <= shared tokens: prefix filtering); rows met are
     pruned by length and by shared-token counts (count filtering; a few more lists are walked
-    just to count when many rows survive), and the rest verified. Every
+    just to count when many rows survive), and the rest verified. A row first met at step j
+    shares at most remaining[j] tokens, which caps its length; as j grows only short rows can
+    still be new, so each list's length-sorted head block is read only within that window (a bit
+    wider, for counting), and a row's bound adds back the steps whose window left it out. Every
     row that could score >= ``threshold`` is verified, so a returned score >= ``threshold`` is the
     exact maximum. With ``nearest``, pass 2 repeats the walk with the bar lowered to the best
     score found, verifying rows as met, which yields the exact maximum below the threshold too.
@@ -335,7 +452,13 @@ def search(
             b = nxt[b]
 
     # Pass 1: prefix + count filtering at bar max(threshold, best).
+    # A row first met at step j shares at most remaining[j] tokens, so only lengths in
+    # [lo, hi_len] can still become candidates, and hi_len shrinks as j grows. Rows met earlier
+    # are counted up to his[j] (hi_len for a few more shared tokens, so that count filtering
+    # still prunes them); longer ones are skipped there and their bound adds those steps back.
     bar = max(threshold, best)
+    lo_len = _window_lo(m, bar)
+    his = np.empty(k, dtype=np.int64)
     mark = np.int64(stamp_value) << _STATE_SHIFT
     cand = np.empty(64, dtype=np.int32)
     n_cand = 0
@@ -345,23 +468,29 @@ def search(
         if not _reach(r, m, r, bar):
             stop = j
             break
+        hi_len = _window_hi(r, m, bar)
+        count_len = _window_hi(min(r + _COUNT_MARGIN, m), m, bar)
+        his[j] = count_len
         c = counts[order[j]]
         t = distinct[order[j]]
         b = htf[0, t]
         while b >= 0:
-            lo_b = start[b]
-            fill = htf[2, t] if b == htf[1, t] else cap[b]
-            for q in range(lo_b, lo_b + fill):
+            qa = start[b]
+            qz = qa + (htf[2, t] if b == htf[1, t] else cap[b])
+            if b == htf[0, t]:
+                qa = _length_at_least(data, qa, qz, lo_len)
+                qz = _length_at_least(data, qa, qz, count_len + 1)
+            for q in range(qa, qz):
                 entry = data[q]
                 y = entry >> _LEN_BITS
                 n = entry & _LEN_MASK
                 if n == _LEN_MASK:
                     n = row_off[y + 1] - row_off[y]
-                if not _reach(n, m, n, bar):
-                    continue  # outside the length window: never a candidate
+                if n < lo_len or n > count_len:
+                    continue  # outside this step's length window
                 s = state[y]
                 if (s >> _STATE_SHIFT) != stamp_value:
-                    if _reach(r, m, n, bar):
+                    if n <= hi_len and _reach(r, m, n, bar):
                         state[y] = mark | (c + 1)
                         if n_cand == cand.shape[0]:
                             grown = np.empty(2 * n_cand, dtype=np.int32)
@@ -374,17 +503,22 @@ def search(
                 elif (s & _PARTIAL_MASK) != 0:
                     state[y] = s + c
             b = nxt[b]
+    walked = stop
     # Count filtering only sees the walked tokens (rest = what may be shared beyond them). When
     # many candidates survive, walking a few more lists to count them (no new candidates) costs
     # less than verifying them all, and tightens the bound.
-    while stop < k and df[distinct[order[stop]]] <= 2 * n_cand:
+    while walked > 0 and stop < k and df[distinct[order[stop]]] <= 2 * n_cand:
         c = counts[order[stop]]
         t = distinct[order[stop]]
         b = htf[0, t]
         while b >= 0:
-            lo_b = start[b]
-            fill = htf[2, t] if b == htf[1, t] else cap[b]
-            for q in range(lo_b, lo_b + fill):
+            qa = start[b]
+            qz = qa + (htf[2, t] if b == htf[1, t] else cap[b])
+            if b == htf[0, t]:
+                # Candidates are no longer than the first step's window allowed.
+                qa = _length_at_least(data, qa, qz, lo_len)
+                qz = _length_at_least(data, qa, qz, his[0] + 1)
+            for q in range(qa, qz):
                 y = data[q] >> _LEN_BITS
                 s = state[y]
                 if (s >> _STATE_SHIFT) == stamp_value and (s & _PARTIAL_MASK) != 0:
@@ -398,7 +532,16 @@ def search(
         hi = row_off[y + 1]
         n = hi - lo
         shared = (state[y] & _PARTIAL_MASK) - 1
-        if not _reach(shared + rest, m, n, max(threshold, best)):
+        # Steps from the first whose window excluded this row's length were not counted for it.
+        a, z = 0, walked
+        while a < z:
+            mid = (a + z) >> 1
+            if his[mid] < n:
+                z = mid
+            else:
+                a = mid + 1
+        skipped = remaining[a] - remaining[walked]
+        if not _reach(shared + skipped + rest, m, n, max(threshold, best)):
             continue
         lcs = _lcs_masked(masks, m, slot, row_tok, lo, hi)
         verified += 1
@@ -412,20 +555,28 @@ def search(
         # at most remaining[j] tokens; verify rows as met while that could beat the best.
         seen2 = stamp_value + 1
         mark2 = np.int64(seen2) << _STATE_SHIFT
+        lo_len = _window_lo(m, max(best, 0.0))
         for j in range(k):
             r = remaining[j]
             if not _reach(r, m, r, max(best, 0.0)):
                 break
+            # Rows longer than this (it only shrinks) can never be verified from here on.
+            hi_len = _window_hi(r, m, max(best, 0.0))
             t = distinct[order[j]]
             b = htf[0, t]
             while b >= 0:
-                lo_b = start[b]
-                fill = htf[2, t] if b == htf[1, t] else cap[b]
-                for q in range(lo_b, lo_b + fill):
+                qa = start[b]
+                qz = qa + (htf[2, t] if b == htf[1, t] else cap[b])
+                if b == htf[0, t]:
+                    qa = _length_at_least(data, qa, qz, lo_len)
+                    qz = _length_at_least(data, qa, qz, hi_len + 1)
+                for q in range(qa, qz):
                     entry = data[q]
                     y = entry >> _LEN_BITS
                     n = entry & _LEN_MASK
-                    if n != _LEN_MASK and not _reach(n, m, n, max(best, 0.0)):
+                    if n == _LEN_MASK:
+                        n = row_off[y + 1] - row_off[y]
+                    if n > hi_len or not _reach(n, m, n, max(best, 0.0)):
                         continue  # outside the length window (the bar only rises)
                     if (state[y] >> _STATE_SHIFT) == seen2:
                         continue

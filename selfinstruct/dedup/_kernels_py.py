@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fmeasure", "index_row", "lcs_length", "score_rows", "search"]
+__all__ = ["compact", "fmeasure", "index_row", "lcs_length", "score_rows", "search"]
 
 _SLACK = 1e-9
 _LEN_BITS = 20
 _LEN_MASK = (1 << _LEN_BITS) - 1
 _SEED_TOKENS = 2
 _SEED_ROWS = 32
+_NO_LIMIT = 1 << 62
+_COUNT_MARGIN = 4
 
 
 def fmeasure(lcs: int, m: int, n: int) -> float:
@@ -76,15 +78,32 @@ def score_rows(
 
 def _append(
     t: int,
-    row: int,
+    entry: int,
     data: np.ndarray,
     start: np.ndarray,
     cap: np.ndarray,
     nxt: np.ndarray,
     htf: np.ndarray,
     used: np.ndarray,
-) -> None:
+) -> bool:
     tail = int(htf[1, t])
+    if tail >= 0:
+        first, fill = int(start[tail]), int(htf[2, t])
+        if tail == htf[0, t]:
+            # Head block: kept sorted by (length, row), as in the Numba kernel.
+            n = entry & _LEN_MASK
+            p = first + fill
+            while p > first and (int(data[p - 1]) & _LEN_MASK) > n:
+                p -= 1
+            if p > first and data[p - 1] == entry:
+                return False
+            if fill < cap[tail]:
+                data[p + 1 : first + fill + 1] = data[p : first + fill].copy()
+                data[p] = entry
+                htf[2, t] += 1
+                return True
+        elif data[first + fill - 1] == entry:
+            return False
     if tail < 0 or htf[2, t] == cap[tail]:
         size = 4 if tail < 0 else min(2 * int(cap[tail]), 1024)
         b = int(used[1])
@@ -100,8 +119,9 @@ def _append(
         htf[1, t] = b
         htf[2, t] = 0
         tail = b
-    data[start[tail] + htf[2, t]] = row
+    data[start[tail] + htf[2, t]] = entry
     htf[2, t] += 1
+    return True
 
 
 def index_row(
@@ -121,8 +141,37 @@ def index_row(
     """
     entry = (row << _LEN_BITS) | min(int(tokens.shape[0]), _LEN_MASK)
     for t in dict.fromkeys(tokens.tolist()):
-        _append(t, entry, data, start, cap, nxt, htf, used)
-        df[t] += 1
+        if _append(t, entry, data, start, cap, nxt, htf, used):
+            df[t] += 1
+
+
+def compact(
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
+    data2: np.ndarray,
+    start2: np.ndarray,
+    cap2: np.ndarray,
+    nxt2: np.ndarray,
+    htf2: np.ndarray,
+    used2: np.ndarray,
+) -> None:
+    """Copy a posting store into an empty one (large enough): one block per token, sorted."""
+    pos = blocks = 0
+    for t in range(htf.shape[1]):
+        if htf[0, t] < 0:
+            continue
+        entries = _entries(t, data, start, cap, nxt, htf)
+        entries.sort(key=lambda e: (e & _LEN_MASK, e >> _LEN_BITS))
+        data2[pos : pos + len(entries)] = entries
+        start2[blocks], cap2[blocks], nxt2[blocks] = pos, len(entries), -1
+        htf2[0, t] = htf2[1, t] = blocks
+        htf2[2, t] = len(entries)
+        pos += len(entries)
+        blocks += 1
+    used2[0], used2[1] = pos, blocks
 
 
 def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
@@ -132,17 +181,57 @@ def _reach(lcs_bound: int, m: int, n: int, bar: float) -> bool:
     return 2.0 * b >= (bar - _SLACK) * (m + n)
 
 
-def _postings(
+def _window_lo(m: int, bar: float) -> int:
+    n = 1
+    while n <= m and not _reach(n, m, n, bar):
+        n += 1
+    return n
+
+
+def _window_hi(r: int, m: int, bar: float) -> int:
+    if bar - _SLACK <= 0.0:
+        return _NO_LIMIT
+    x = 2.0 * r / (bar - _SLACK) - m
+    if x >= 1e15:
+        return _NO_LIMIT
+    h = max(int(x), r)
+    while _reach(r, m, h + 1, bar):
+        h += 1
+    while h > r and not _reach(r, m, h, bar):
+        h -= 1
+    return h
+
+
+def _entries(
     t: int, data: np.ndarray, start: np.ndarray, cap: np.ndarray, nxt: np.ndarray, htf: np.ndarray
 ) -> list[int]:
-    rows: list[int] = []
+    out: list[int] = []
     b = int(htf[0, t])
     while b >= 0:
         fill = int(htf[2, t]) if b == htf[1, t] else int(cap[b])
         first = int(start[b])
-        rows.extend(entry >> _LEN_BITS for entry in data[first : first + fill].tolist())
+        out.extend(data[first : first + fill].tolist())
         b = int(nxt[b])
-    return rows
+    return out
+
+
+def _postings(
+    t: int,
+    data: np.ndarray,
+    start: np.ndarray,
+    cap: np.ndarray,
+    nxt: np.ndarray,
+    htf: np.ndarray,
+    row_off: np.ndarray,
+) -> list[tuple[int, int]]:
+    """(row, length) of each row posted under ``t``."""
+    out: list[tuple[int, int]] = []
+    for entry in _entries(t, data, start, cap, nxt, htf):
+        y, n = entry >> _LEN_BITS, entry & _LEN_MASK
+        if n == _LEN_MASK:
+            n = int(row_off[y + 1] - row_off[y])
+        out.append((y, n))
+    return out
 
 
 def search(
@@ -190,10 +279,14 @@ def search(
     for t in order[:_SEED_TOKENS]:
         if df[t] > _SEED_ROWS:
             break
-        for y in _postings(t, data, start, cap, nxt, htf):
+        for y, _ in _postings(t, data, start, cap, nxt, htf, row_off):
             verify(y)
 
+    # Length windows as in the Numba kernel: new candidates at step j have length <= hi, counts
+    # are kept for lengths <= his[j]; the bound adds back the steps a length was not counted at.
     bar = max(threshold, best)
+    lo_len = _window_lo(m, bar)
+    his: list[int] = []
     cand: list[int] = []
     shared: dict[int, int] = {}
     stop = len(order)
@@ -202,25 +295,31 @@ def search(
         if not _reach(r, m, r, bar):
             stop = j
             break
-        for y in _postings(t, data, start, cap, nxt, htf):
+        hi_len = _window_hi(r, m, bar)
+        his.append(_window_hi(min(r + _COUNT_MARGIN, m), m, bar))
+        for y, n in _postings(t, data, start, cap, nxt, htf, row_off):
+            if n < lo_len or n > his[j]:
+                continue
             if y not in shared:
-                n = int(row_off[y + 1] - row_off[y])
-                if _reach(r, m, n, bar):
+                if n <= hi_len and _reach(r, m, n, bar):
                     shared[y] = counts[t]
                     cand.append(y)
                 else:
                     shared[y] = -1
             elif shared[y] >= 0:
                 shared[y] += counts[t]
-    while stop < len(order) and df[order[stop]] <= 2 * len(cand):
-        for y in _postings(order[stop], data, start, cap, nxt, htf):
+    walked = stop
+    while walked > 0 and stop < len(order) and df[order[stop]] <= 2 * len(cand):
+        for y, _ in _postings(order[stop], data, start, cap, nxt, htf, row_off):
             if shared.get(y, -1) >= 0:
                 shared[y] += counts[order[stop]]
         stop += 1
     rest = remaining[stop]
     for y in cand:
         n = int(row_off[y + 1] - row_off[y])
-        if _reach(shared[y] + rest, m, n, max(threshold, best)):
+        first = next((j for j in range(walked) if his[j] < n), walked)
+        skipped = remaining[first] - remaining[walked]
+        if _reach(shared[y] + skipped + rest, m, n, max(threshold, best)):
             verify(y)
 
     if nearest and best < threshold:
@@ -229,11 +328,10 @@ def search(
             r = remaining[j]
             if not _reach(r, m, r, max(best, 0.0)):
                 break
-            for y in _postings(t, data, start, cap, nxt, htf):
+            for y, n in _postings(t, data, start, cap, nxt, htf, row_off):
                 if y in seen:
                     continue
                 seen.add(y)
-                n = int(row_off[y + 1] - row_off[y])
                 if _reach(r, m, n, max(best, 0.0)):
                     verify(y)
     return best, best_id, verified
