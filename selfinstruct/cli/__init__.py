@@ -18,6 +18,11 @@ __all__ = ["main"]
 COMMANDS = ("run", "complete", "dedup", "export", "stats")
 
 
+def help_text(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: reStructuredText literals (double backticks) unwrapped."""
+    return (doc or "").replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
     parser = argparse.ArgumentParser(

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..engine import Engine, EngineStats, Request, Result
 
+from . import help_text
+
 __all__ = ["add_parser", "run"]
 
 _RESERVED = ("id", "prompt", "messages", "meta", "model", "stream")
@@ -33,7 +35,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "complete",
         help="run completions for a JSONL file of prompts (resumable)",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

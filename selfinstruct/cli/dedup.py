@@ -20,6 +20,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
+from . import help_text
+
 __all__ = ["add_parser", "run"]
 
 
@@ -28,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dedup",
         help="remove near-duplicate instructions (exact ROUGE-L)",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, metavar="IN.jsonl", help="records to deduplicate, in order")

@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from . import help_text
+
 __all__ = ["add_parser", "run"]
 
 _FORMATS = ("prompt-completion", "alpaca", "openai-chat", "sharegpt")
@@ -21,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a run's tasks for fine-tuning",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, help="a run directory written by 'selfinstruct run'")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..pipeline.run import Progress, RunSummary
 
+from . import help_text
+
 __all__ = ["add_parser", "run"]
 
 
@@ -26,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
         help="generate instructions, classify them and write instances (resumable)",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, help="run directory")

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from . import help_text
+
 __all__ = ["add_parser", "run"]
 
 
@@ -18,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "stats",
         help="print dataset statistics of a run",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, help="a run directory written by 'selfinstruct run'")
