@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,14 @@ COMMANDS = ("run", "complete", "dedup", "export", "stats")
 def help_text(doc: str | None) -> str:
     """A module docstring as ``--help`` text: reStructuredText literals (double backticks) unwrapped."""
     return (doc or "").replace("``", "")
+
+
+def configured_base_urls(flags: Sequence[str] | None) -> list[str]:
+    """The endpoints to use: ``--base-url`` flags, else ``$OPENAI_BASE_URL``, else none (local model)."""
+    if flags:
+        return list(flags)
+    from_env = os.environ.get("OPENAI_BASE_URL")
+    return [from_env] if from_env else []
 
 
 def build_parser() -> argparse.ArgumentParser:

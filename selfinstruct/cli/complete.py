@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..engine import Engine, EngineStats, Request, Result
 
-from . import help_text
+from . import configured_base_urls, help_text
 
 __all__ = ["add_parser", "run"]
 
@@ -271,9 +271,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--concurrency must be >= 1")
     journal_path = args.journal or args.output.with_name(args.output.name + ".journal")
     total = _validate(args.input, args.chat)
-    base_urls = args.base_urls or (
-        [os.environ["OPENAI_BASE_URL"]] if os.environ.get("OPENAI_BASE_URL") else []
-    )
+    base_urls = configured_base_urls(args.base_urls)
 
     async def main() -> tuple[Engine, dict[str, Result], float]:
         if base_urls:

@@ -9,7 +9,6 @@ instructions.jsonl, tasks.jsonl (the seed schema), rejections.json and run.json.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..pipeline.run import Progress, RunSummary
 
-from . import help_text
+from . import configured_base_urls, help_text
 
 __all__ = ["add_parser", "run"]
 
@@ -141,9 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.run import RunConfig, generate
     from ..pipeline.stats import format_stats, load_stats
 
-    base_urls = args.base_urls or (
-        [os.environ["OPENAI_BASE_URL"]] if os.environ.get("OPENAI_BASE_URL") else []
-    )
+    base_urls = configured_base_urls(args.base_urls)
     progress = _ProgressLine(not args.no_progress)
 
     def config_for(chat: bool, compact: bool) -> RunConfig:
