@@ -105,7 +105,15 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def _current_umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it where the OS allows (setting it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0)  # no /proc: the only portable way to read it is to set it and put it back
     os.umask(mask)
     return mask
 
