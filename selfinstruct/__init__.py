@@ -9,7 +9,7 @@ that the command line starts fast):
 - pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``load_seed_tasks``, ``SeedTask``,
   ``export_run``, ``load_stats``, ``format_stats``
 - local model: ``serve_local_model``, ``LocalModel``, ``find_default_model``
-- errors: ``SelfInstructError`` and the tree under it (see ``selfinstruct.errors``)
+- errors: ``SelfInstructError`` and the tree under it, ``ErrorKind`` (see ``selfinstruct.errors``)
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from .errors import (
     BudgetExceededError,
     ConfigError,
     EngineError,
+    ErrorKind,
     InputError,
     JournalError,
     LocalServerError,
-    ModelOutputError,
     QuotaExhaustedError,
     SelfInstructError,
     TransportError,
@@ -101,12 +101,12 @@ __all__ = [
     "EngineError",
     "EngineStats",
     "ErrorInfo",
+    "ErrorKind",
     "InputError",
     "JournalError",
     "LocalModel",
     "LocalServerError",
     "Match",
-    "ModelOutputError",
     "NoveltyIndex",
     "QuotaExhaustedError",
     "RateLimiter",

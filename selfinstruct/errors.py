@@ -1,35 +1,110 @@
-"""Every error selfinstruct raises on purpose.
+"""Every error selfinstruct raises on purpose, and the vocabulary of why a request failed.
 
     SelfInstructError
     ├── ConfigError            a setting is missing or out of range (says what to change)
     ├── InputError             a bad input file: carries path and 1-based line number
-    ├── EngineError            a model call could not be completed
-    │   ├── APIError           the server answered with an error status (status, retry_after, request_id)
+    ├── EngineError            a model call could not be completed; ``kind`` says why (an ErrorKind)
+    │   ├── APIError           the server answered with an error status (status, retry_after,
+    │   │   │                  request_id, code, rate_limits)
     │   │   └── QuotaExhaustedError   insufficient_quota: retrying cannot help, the job stops
-    │   ├── TransportError     connection reset, timeout, truncated or invalid body
+    │   ├── TransportError     connection reset, timeout, truncated or invalid body (kind says which)
     │   └── BudgetExceededError     --max-cost / --max-total-tokens reached, the job stopped cleanly
-    ├── ModelOutputError       a model answer that no parser could read (counted and skipped, never fatal)
     ├── JournalError           the journal on disk cannot be used (not a torn last line: that is repaired)
     └── LocalServerError       the embedded local model server is missing, cannot start or died
+
+A failed request does not raise: its ``Result.error.kind`` is an :class:`ErrorKind`. What the
+engine does with each kind is decided here, by set membership: :data:`RETRYABLE_KINDS` are
+retried, :data:`CONGESTION_KINDS` shrink the in-flight window, :data:`JOURNALED_KINDS` are
+journaled (a re-run replays them instead of paying again), :data:`STOP_KINDS` stop the whole job,
+:data:`ENDPOINT_DOWN_KINDS` count against an endpoint's health.
 """
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine.http import RateLimitInfo
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+
+    class StrEnum(str, Enum):
+        """``enum.StrEnum`` for Python 3.10: members are their values as strings."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
 
 __all__ = [
+    "CONGESTION_KINDS",
+    "ENDPOINT_DOWN_KINDS",
+    "JOURNALED_KINDS",
+    "RETRYABLE_KINDS",
+    "STOP_KINDS",
     "APIError",
     "BudgetExceededError",
+    "CallFailed",
     "ConfigError",
     "EngineError",
+    "ErrorKind",
     "InputError",
     "JournalError",
     "LocalServerError",
-    "ModelOutputError",
     "QuotaExhaustedError",
     "SelfInstructError",
     "TransportError",
+    "error_kind_of",
 ]
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed (``ErrorInfo.kind``); members compare equal to their string values."""
+
+    # A later attempt can fix these.
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    INVALID_BODY = "invalid_body"
+    # Properties of the request or the account: retrying cannot help.
+    BAD_REQUEST = "bad_request"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    CONTEXT_LENGTH = "context_length"
+    QUOTA = "quota"
+    # The engine stopped (a budget was reached, or the job was cancelled) before the request ran.
+    BUDGET = "budget"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def parse(cls, value: object) -> ErrorKind | str:
+        """The member for ``value``; an unknown string (a newer journal) is kept as it is."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return str(value)
+
+
+#: Causes a later attempt can fix; everything else fails the request at once (retrying would
+#: only spend money or time).
+RETRYABLE_KINDS = frozenset(
+    {ErrorKind.RATE_LIMIT, ErrorKind.SERVER, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.INVALID_BODY}
+)
+#: "The server is overloaded": the adaptive window shrinks on these (and on a 503), unless a 429
+#: came with Retry-After, which is honoured by pausing instead.
+CONGESTION_KINDS = frozenset({ErrorKind.RATE_LIMIT, ErrorKind.TIMEOUT})
+#: Failures that are a property of the request itself: journaled so a re-run does not pay again.
+#: Transient failures and stops are not journaled: a re-run retries them.
+JOURNALED_KINDS = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.CONTEXT_LENGTH})
+#: Failures that stop the whole job (``Engine.stopped_reason``): later requests are not sent.
+STOP_KINDS = frozenset({ErrorKind.QUOTA, ErrorKind.BUDGET})
+#: Failures that say an endpoint may be down (its health counts them; a connection failure at once).
+ENDPOINT_DOWN_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.SERVER, ErrorKind.TIMEOUT})
 
 
 class SelfInstructError(Exception):
@@ -56,9 +131,14 @@ class InputError(SelfInstructError, ValueError):
 class EngineError(SelfInstructError):
     """A model call could not be completed."""
 
+    @property
+    def kind(self) -> ErrorKind:
+        """The cause, as reported in ``ErrorInfo.kind``."""
+        return ErrorKind.CONNECTION
+
 
 class APIError(EngineError):
-    """The server answered with an error status."""
+    """The server answered with an error status; ``rate_limits`` is what its headers said."""
 
     def __init__(
         self,
@@ -68,11 +148,13 @@ class APIError(EngineError):
         retry_after: float | None = None,
         request_id: str | None = None,
         code: str | None = None,
+        rate_limits: RateLimitInfo | None = None,
     ) -> None:
         self.status = status
         self.retry_after = retry_after
         self.request_id = request_id
         self.code = code
+        self.rate_limits = rate_limits
         detail = f"HTTP {status}"
         if code:
             detail += f" ({code})"
@@ -80,21 +162,63 @@ class APIError(EngineError):
             detail += f", request id {request_id}"
         super().__init__(f"{detail}: {message}")
 
+    @property
+    def kind(self) -> ErrorKind:
+        """The cause from the status and code: retried ones first, then the ones retrying cannot fix."""
+        if self.code == "context_length_exceeded":
+            return ErrorKind.CONTEXT_LENGTH
+        status = self.status
+        if status == 429:
+            return ErrorKind.RATE_LIMIT
+        if status == 408:
+            return ErrorKind.TIMEOUT
+        if status == 409 or status >= 500:  # 409: a conflict on the server's side, worth a retry
+            return ErrorKind.SERVER
+        if status in (401, 403):
+            return ErrorKind.AUTH
+        if status == 404:
+            return ErrorKind.NOT_FOUND
+        return ErrorKind.BAD_REQUEST
+
 
 class QuotaExhaustedError(APIError):
     """The account has no quota left (``insufficient_quota``); retrying cannot help."""
 
+    @property
+    def kind(self) -> ErrorKind:
+        return ErrorKind.QUOTA
+
 
 class TransportError(EngineError):
-    """The connection failed, timed out, or the body was truncated or not valid JSON."""
+    """The connection failed, timed out, or the body was truncated or not valid JSON.
+
+    ``kind`` is ``timeout``, ``connection`` (the default) or ``invalid_body``.
+    """
+
+    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.CONNECTION) -> None:
+        super().__init__(message)
+        self._kind = kind
+
+    @property
+    def kind(self) -> ErrorKind:
+        return self._kind
+
+
+#: The name ``engine.http`` used for a transport failure with its cause; the same class.
+CallFailed = TransportError
 
 
 class BudgetExceededError(EngineError):
     """A cost or token budget was reached and the job stopped cleanly."""
 
+    @property
+    def kind(self) -> ErrorKind:
+        return ErrorKind.BUDGET
 
-class ModelOutputError(SelfInstructError):
-    """A model answer that no parser could read."""
+
+def error_kind_of(error: BaseException) -> ErrorKind:
+    """The cause for any exception a call raised (an ``EngineError``'s own kind, else connection)."""
+    return error.kind if isinstance(error, EngineError) else ErrorKind.CONNECTION
 
 
 class JournalError(SelfInstructError):

@@ -174,6 +174,7 @@ def _write_output(
     from ..engine import Journal
     from ..engine.requests import ErrorInfo
     from ..engine.requests import Result as ResultType
+    from ..errors import ErrorKind
     from ..jsonl import atomic_write, dumps_line, iter_jsonl
 
     lines = 0
@@ -184,11 +185,11 @@ def _write_output(
             for request in _requests_of(record, args.chat, args.input, line):
                 result = journal.get(request.key, request) or unfinished.get(request.key)
                 if result is None:
-                    info = ErrorInfo("cancelled", "not run (interrupted before it started)")
+                    info = ErrorInfo(ErrorKind.CANCELLED, "not run (interrupted before it started)")
                     result = ResultType(request, request.key, None, None, None, info)
                 results.append(result)
                 if result.error is not None:
-                    errors[result.error.kind] += 1
+                    errors[str(result.error.kind)] += 1
             handle.write(dumps_line(_output_record(record["id"], results)))
             lines += 1
     return lines, errors
@@ -226,7 +227,7 @@ async def _complete(
     from tqdm import tqdm
 
     from ..engine import Engine, EngineConfig
-    from ..engine.journal import JOURNALED_ERRORS
+    from ..errors import JOURNALED_KINDS
 
     prices = None
     if args.price_in is not None or args.price_out is not None:
@@ -250,7 +251,7 @@ async def _complete(
     with tqdm(total=total, file=sys.stderr, disable=not show, unit="req", dynamic_ncols=True) as bar:
         async with Engine(config, journal=journal_path) as engine:
             async for result in engine.run(_iter_requests(args.input, args.chat)):
-                if result.error is not None and result.error.kind not in JOURNALED_ERRORS:
+                if result.error is not None and result.error.kind not in JOURNALED_KINDS:
                     unfinished[result.key] = result
                 else:
                     unfinished.pop(result.key, None)

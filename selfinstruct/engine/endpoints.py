@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import ENDPOINT_DOWN_KINDS, ErrorKind
 from .clock import Clock
 from .limits import RateLimiter
 
@@ -65,9 +66,10 @@ class EndpointPool:
 
     def record_failure(self, endpoint: Endpoint, kind: str) -> None:
         """Count a failure; take the endpoint out for a growing while when it looks down."""
-        if kind not in ("connection", "server", "timeout"):
+        if kind not in ENDPOINT_DOWN_KINDS:
             return
         endpoint.failures += 1
-        if kind == "connection" or endpoint.failures >= _SOFT_FAILURES:
-            strikes = max(endpoint.failures - (0 if kind == "connection" else _SOFT_FAILURES - 1), 1)
+        hard = kind == ErrorKind.CONNECTION
+        if hard or endpoint.failures >= _SOFT_FAILURES:
+            strikes = max(endpoint.failures - (0 if hard else _SOFT_FAILURES - 1), 1)
             endpoint.down_until = self.clock.now() + min(_MAX_DOWN, 0.5 * 2.0 ** (strikes - 1))

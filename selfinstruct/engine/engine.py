@@ -24,10 +24,13 @@ import orjson
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..errors import (
+    CONGESTION_KINDS,
+    JOURNALED_KINDS,
     APIError,
     BudgetExceededError,
     ConfigError,
     EngineError,
+    ErrorKind,
     QuotaExhaustedError,
     TransportError,
 )
@@ -35,11 +38,11 @@ from .adaptive import AdaptiveWindow
 from .clock import Clock, RealClock
 from .config import EngineConfig
 from .endpoints import EndpointPool
-from .http import build_body, error_kind, post_completion
-from .journal import JOURNALED_ERRORS, Journal
+from .http import build_body, post_completion
+from .journal import Journal
 from .limits import RateLimiter, estimate_tokens
 from .requests import ErrorInfo, Request, Result
-from .retry import CONGESTION_KINDS, RetryPolicy
+from .retry import RetryPolicy
 from .stats import EngineStats, StatsCollector
 
 __all__ = ["Engine"]
@@ -128,7 +131,7 @@ class Engine:
         self.window = AdaptiveWindow(config.concurrency, adaptive=config.adaptive)
         self.pool = EndpointPool(config.base_urls, self._make_limiter, self.clock)
         self.journal = None if journal is None else Journal(journal, fsync_interval=fsync_interval)
-        self.stopped_reason: str | None = None
+        self.stopped_reason: ErrorKind | None = None
         self.stop_error: EngineError | None = None
         self._session = session
         self._owns_session = session is None
@@ -237,7 +240,7 @@ class Engine:
             result = await self._execute(request, key)
         except BaseException as error:
             future.set_result(
-                self._failure(request, key, "cancelled", f"the shared request failed: {error!r}")
+                self._failure(request, key, ErrorKind.CANCELLED, f"the shared request failed: {error!r}")
             )
             raise
         finally:
@@ -248,7 +251,7 @@ class Engine:
             stats.succeeded += 1
         else:
             stats.failed += 1
-            stats.errors[result.error.kind if result.error else "unknown"] += 1
+            stats.errors[str(result.error.kind) if result.error else "unknown"] += 1
         stats.note_done(self.clock.now())
         return result
 
@@ -283,7 +286,7 @@ class Engine:
         self,
         request: Request,
         key: str,
-        kind: str,
+        kind: ErrorKind | str,
         message: str,
         *,
         status: int | None = None,
@@ -296,10 +299,10 @@ class Engine:
         return Result(request, key, None, None, None, error, attempts=attempts, latency=latency)
 
     def _stopped(self, request: Request, key: str, attempts: int) -> Result:
-        reason = self.stopped_reason or "cancelled"
+        reason = self.stopped_reason or ErrorKind.CANCELLED
         return self._failure(request, key, reason, f"not run: {self.stop_error}", attempts=attempts)
 
-    def _stop(self, error: EngineError, kind: str) -> None:
+    def _stop(self, error: EngineError, kind: ErrorKind) -> None:
         if self.stopped_reason is None:
             self.stopped_reason = kind
             self.stop_error = error
@@ -316,14 +319,14 @@ class Engine:
                     f"token budget reached: {total:,} tokens used "
                     f"of --max-total-tokens {cfg.max_total_tokens:,}"
                 ),
-                "budget",
+                ErrorKind.BUDGET,
             )
         if cfg.max_cost is not None and stats.cost >= cfg.max_cost:
             self._stop(
                 BudgetExceededError(
                     f"cost budget reached: ${stats.cost:.4f} spent of --max-cost ${cfg.max_cost:g}"
                 ),
-                "budget",
+                ErrorKind.BUDGET,
             )
 
     async def _execute(self, request: Request, key: str) -> Result:
@@ -397,15 +400,14 @@ class Engine:
                     self.journal.append(result)  # durable before it is reported
                 return result
 
-            cause = error_kind(failure)
+            cause = failure.kind
             status = retry_after = request_id = code = None
             if isinstance(failure, APIError):
                 status, retry_after = failure.status, failure.retry_after
                 request_id, code = failure.request_id, failure.code
-                rate_limits = getattr(failure, "rate_limits", None)
-                if rate_limits is not None:
-                    limiter.observe(rate_limits)
-            if cause == "rate_limit" and retry_after is not None:
+                if failure.rate_limits is not None:
+                    limiter.observe(failure.rate_limits)
+            if cause == ErrorKind.RATE_LIMIT and retry_after is not None:
                 # The server said how long to wait: everyone waits, not just this request.
                 limiter.pause(retry_after)
             elif cause in CONGESTION_KINDS or status == 503:
@@ -422,7 +424,7 @@ class Engine:
                         request_id=failure.request_id,
                         code=failure.code,
                     ),
-                    "quota",
+                    ErrorKind.QUOTA,
                 )
             if not retry.should_retry(cause, attempts):
                 result = self._failure(
@@ -436,11 +438,11 @@ class Engine:
                     code=code,
                     latency=clock.now() - started,
                 )
-                if self.journal is not None and cause in JOURNALED_ERRORS:
+                if self.journal is not None and cause in JOURNALED_KINDS:
                     self.journal.append(result)
                 return result
-            stats.retries[cause] += 1
-            if cause == "connection" and self.pool.healthy_alternative(endpoint):
+            stats.retries[cause.value] += 1
+            if cause == ErrorKind.CONNECTION and self.pool.healthy_alternative(endpoint):
                 continue  # fail over to another endpoint at once
             delay = retry.delay(attempts - 1, retry_after)
             if delay > 0:

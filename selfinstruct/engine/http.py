@@ -1,8 +1,8 @@
 """One HTTP call to an OpenAI-compatible server: build the body, POST, parse, classify errors.
 
 Every failure becomes an ``APIError`` (the server answered with an error status) or a
-``CallFailed`` (a ``TransportError``: reset, timeout, truncated or invalid body); ``error_kind``
-maps either to the cause name used in ``ErrorInfo.kind`` and by the retry policy.
+``TransportError`` (reset, timeout, truncated or invalid body); the exception's ``kind`` (an
+``ErrorKind``) is the cause used in ``ErrorInfo.kind`` and by the retry policy.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from ..errors import APIError, QuotaExhaustedError, TransportError
+from ..errors import APIError, CallFailed, ErrorKind, QuotaExhaustedError, TransportError, error_kind_of
 from .requests import Request, Usage
 
 __all__ = [
@@ -32,14 +32,6 @@ __all__ = [
     "parse_retry_after",
     "post_completion",
 ]
-
-
-class CallFailed(TransportError):
-    """A transport-level failure with its cause: ``timeout``, ``connection`` or ``invalid_body``."""
-
-    def __init__(self, message: str, *, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -182,34 +174,18 @@ def _api_error(status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
     request_id = headers.get("x-request-id")
     cls = QuotaExhaustedError if code == "insufficient_quota" else APIError
     return cls(
-        message or "(no message)", status=status, retry_after=retry_after, request_id=request_id, code=code
+        message or "(no message)",
+        status=status,
+        retry_after=retry_after,
+        request_id=request_id,
+        code=code,
+        rate_limits=parse_rate_limit_headers(headers),
     )
 
 
-def error_kind(error: BaseException) -> str:
-    """The cause name for an error: retried ones first, then the ones retrying cannot fix."""
-    if isinstance(error, CallFailed):
-        return error.kind
-    if isinstance(error, QuotaExhaustedError):
-        return "quota"
-    if isinstance(error, APIError):
-        if error.code == "context_length_exceeded":
-            return "context_length"
-        status = error.status
-        if status == 429:
-            return "rate_limit"
-        if status == 408:
-            return "timeout"
-        if status == 409 or status >= 500:  # 409: a conflict on the server's side, worth a retry
-            return "server"
-        if status in (401, 403):
-            return "auth"
-        if status == 404:
-            return "not_found"
-        return "bad_request"
-    if isinstance(error, TransportError):
-        return "connection"
-    return "connection"
+def error_kind(error: BaseException) -> ErrorKind:
+    """The cause for an error a call raised (see ``ErrorKind``)."""
+    return error_kind_of(error)
 
 
 def _parse_success(raw: bytes, headers: Mapping[str, str], kind: str) -> Completion:
@@ -217,12 +193,12 @@ def _parse_success(raw: bytes, headers: Mapping[str, str], kind: str) -> Complet
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         snippet = raw[:80].decode("utf-8", "replace")
-        raise CallFailed(
-            f"response body is not valid JSON ({exc}): {snippet!r}", kind="invalid_body"
+        raise TransportError(
+            f"response body is not valid JSON ({exc}): {snippet!r}", kind=ErrorKind.INVALID_BODY
         ) from None
     choices = payload.get("choices") if isinstance(payload, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise CallFailed("response has no choices", kind="invalid_body")
+        raise TransportError("response has no choices", kind=ErrorKind.INVALID_BODY)
     choice = choices[0]
     if kind == "chat":
         message = choice.get("message")
@@ -262,7 +238,7 @@ async def post_completion(
     Raises:
         APIError: non-2xx status (QuotaExhaustedError for ``insufficient_quota``), with status,
             retry-after, request id and code.
-        CallFailed: timeout, connection failure, truncated or invalid body.
+        TransportError: timeout, connection failure, truncated or invalid body (``kind`` says which).
     """
     try:
         async with session.post(
@@ -270,15 +246,14 @@ async def post_completion(
         ) as response:
             raw = await response.read()
             if response.status >= 400:
-                error = _api_error(response.status, response.headers, raw)
-                error.rate_limits = parse_rate_limit_headers(response.headers)  # type: ignore[attr-defined]
-                raise error
+                raise _api_error(response.status, response.headers, raw)
             return _parse_success(raw, response.headers, kind)
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-        raise CallFailed(f"no answer within {timeout:g} s", kind="timeout") from None
+        raise TransportError(f"no answer within {timeout:g} s", kind=ErrorKind.TIMEOUT) from None
     except aiohttp.ClientPayloadError as exc:
-        raise CallFailed(f"truncated response body: {exc}", kind="invalid_body") from None
+        raise TransportError(f"truncated response body: {exc}", kind=ErrorKind.INVALID_BODY) from None
     except aiohttp.ClientResponseError as exc:
-        raise CallFailed(f"bad HTTP response: {exc}", kind="invalid_body") from None
+        raise TransportError(f"bad HTTP response: {exc}", kind=ErrorKind.INVALID_BODY) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise CallFailed(f"connection failed: {type(exc).__name__}: {exc}", kind="connection") from None
+        message = f"connection failed: {type(exc).__name__}: {exc}"
+        raise TransportError(message, kind=ErrorKind.CONNECTION) from None

@@ -11,9 +11,9 @@ is cut off (the request it belonged to is simply done again); a bad line anywher
 file is not ours or was edited, and raises ``JournalError``.
 
 What is journaled: successful completions, and failures that are a property of the request
-itself (``bad_request``, ``context_length``), so a re-run does not pay for them again.
-Transient failures (rate limits, 5xx, timeouts) and stops (quota, budget) are not: a re-run
-retries them.
+itself (``JOURNALED_KINDS`` in ``selfinstruct.errors``: bad_request, context_length), so a re-run
+does not pay for them again. Transient failures (rate limits, 5xx, timeouts) and stops (quota,
+budget) are not: a re-run retries them.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from typing import Any
 
 import orjson
 
-from ..errors import JournalError
+from ..errors import JOURNALED_KINDS, ErrorKind, JournalError
 from .requests import ErrorInfo, Request, Result, Usage
 
 __all__ = ["JOURNALED_ERRORS", "Journal", "read_journal", "record_to_result", "result_to_record"]
 
-JOURNALED_ERRORS = frozenset({"bad_request", "context_length"})
+#: The old name of ``selfinstruct.errors.JOURNALED_KINDS``.
+JOURNALED_ERRORS = JOURNALED_KINDS
 
 
 def result_to_record(result: Result) -> dict[str, Any]:
@@ -95,12 +96,18 @@ def record_to_result(record: dict[str, Any], request: Request | None = None) -> 
         text=record.get("text"),
         finish_reason=record.get("finish_reason"),
         usage=None if usage is None else Usage(int(usage[0]), int(usage[1])),
-        error=None if error is None else ErrorInfo(**error),
+        error=None if error is None else _error_info(error),
         from_journal=True,
         attempts=int(record.get("attempts") or 0),
         latency=float(record.get("latency") or 0.0),
         model=record.get("model"),
     )
+
+
+def _error_info(record: dict[str, Any]) -> ErrorInfo:
+    fields = dict(record)
+    fields["kind"] = ErrorKind.parse(fields.get("kind"))
+    return ErrorInfo(**fields)
 
 
 def _scan(path: Path) -> tuple[list[tuple[str, int]], int, int]:
@@ -183,7 +190,6 @@ class Journal:
         self._last_sync = time.monotonic()
         self._syncer: ThreadPoolExecutor | None = None
         self._sync_pending: Future[None] | None = None
-        self.appended = 0
 
     def open(self) -> Journal:
         """Read the existing journal (repairing a torn last line) and open it for appending."""
@@ -225,7 +231,6 @@ class Journal:
             view = view[written:]
         self._index.setdefault(result.key, self._offset)
         self._offset += len(line)
-        self.appended += 1
         interval = self.fsync_interval
         if interval is not None:
             now = time.monotonic()

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ErrorKind
 
 __all__ = ["ErrorInfo", "Request", "Result", "Usage", "request_key"]
 
@@ -114,12 +114,14 @@ class Usage:
 class ErrorInfo:
     """Why a request failed.
 
-    ``kind`` is one of ``rate_limit``, ``server``, ``timeout``, ``connection``, ``invalid_body``
-    (retried), ``bad_request``, ``auth``, ``not_found``, ``context_length``, ``quota`` (not
-    retried), ``budget``, ``cancelled`` (the engine stopped before the request ran).
+    ``kind`` is an :class:`~selfinstruct.errors.ErrorKind` (a string enum: ``rate_limit``,
+    ``server``, ``timeout``, ``connection``, ``invalid_body`` are retried; ``bad_request``,
+    ``auth``, ``not_found``, ``context_length``, ``quota`` are not; ``budget``, ``cancelled``: the
+    engine stopped before the request ran). ``selfinstruct.errors`` holds the sets that decide
+    what happens to each kind.
     """
 
-    kind: str
+    kind: ErrorKind | str
     message: str
     status: int | None = None
     attempts: int = 0

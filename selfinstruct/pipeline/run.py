@@ -31,7 +31,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ..dedup import NoveltyIndex
 from ..engine import Engine, EngineConfig, Request, Result, read_journal
-from ..errors import ConfigError, InputError
+from ..errors import STOP_KINDS, ConfigError, InputError
 from ..jsonl import atomic_write, dumps_line
 from . import prompts
 from .filters import InstructionFilter, filter_instances
@@ -52,7 +52,6 @@ INSTRUCTIONS_FILE = "instructions.jsonl"
 TASKS_FILE = "tasks.jsonl"
 REJECTIONS_FILE = "rejections.json"
 RUN_FILE = "run.json"
-_STOP_KINDS = frozenset({"quota", "budget"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,9 +290,9 @@ class _Runner:
         self.calls += 1
         result = await self.engine.complete(request)
         if result.error is not None:
-            self.errors[result.error.kind] += 1
+            self.errors[str(result.error.kind)] += 1
             self.failures_in_row += 1
-            if result.error.kind in _STOP_KINDS:
+            if result.error.kind in STOP_KINDS:
                 self.stopped = f"stopped: {result.error.kind}"
             elif self.failures_in_row >= self.config.max_failures_in_row and self.stopped is None:
                 self.stopped = (
