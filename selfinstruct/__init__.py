@@ -3,7 +3,7 @@
 The public API, by area (each name is importable from here; sub-packages load on first use so
 that the command line starts fast):
 
-- dedup: ``rouge_l``, ``rouge_l_tokens``, ``tokenize``, ``NoveltyIndex``, ``Match``
+- dedup: ``rouge_l``, ``rouge_l_tokens``, ``tokenize``, ``NoveltyIndex``, ``Match``, ``similar_pairs``
 - engine: ``Engine``, ``EngineConfig``, ``Request``, ``Result``, ``Usage``, ``ErrorInfo``,
   ``EngineStats``, ``RateLimiter``, ``RetryPolicy``, ``read_journal``
 - pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``load_seed_tasks``, ``SeedTask``,
@@ -32,7 +32,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .dedup import Match, NoveltyIndex, rouge_l, rouge_l_tokens, tokenize
+    from .dedup import Match, NoveltyIndex, rouge_l, rouge_l_tokens, similar_pairs, tokenize
     from .engine import (
         Engine,
         EngineConfig,
@@ -60,7 +60,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(["Match", "NoveltyIndex", "rouge_l", "rouge_l_tokens", "tokenize"], ".dedup"),
+    **dict.fromkeys(
+        ["Match", "NoveltyIndex", "rouge_l", "rouge_l_tokens", "similar_pairs", "tokenize"], ".dedup"
+    ),
     **dict.fromkeys(
         [
             "Engine",
@@ -129,6 +131,7 @@ __all__ = [
     "rouge_l",
     "rouge_l_tokens",
     "serve_local_model",
+    "similar_pairs",
     "tokenize",
     "__version__",
 ]

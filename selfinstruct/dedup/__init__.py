@@ -11,12 +11,16 @@
 
 ``rouge_l`` equals rouge-score's rougeL F-measure bit for bit; ``NoveltyIndex`` makes the same
 decisions as scoring a candidate against every pool item with rouge-score, without doing so.
+``similar_pairs(left, right=None)`` lists every pair the keep-first rule treats as duplicates
+(an exact prefix-filter join, all cores); ``tokenize_block`` tokenizes texts once for it.
 ``kernel_name()`` names the LCS implementation in use ("numba", or "python" for the plain twin);
 the compiled kernels load on first use.
 """
 
 from ._backend import kernel_name
+from ._blocks import TokenBlock, tokenize_block
 from ._index import IndexConfig, IndexStatistics, Match, NoveltyIndex
+from ._join import similar_pairs
 from ._score import lcs_tokens, rouge_l, rouge_l_tokens
 from ._tokenize import TOKENIZERS, tokenize
 
@@ -26,9 +30,12 @@ __all__ = [
     "IndexStatistics",
     "Match",
     "NoveltyIndex",
+    "TokenBlock",
     "lcs_tokens",
     "rouge_l",
     "kernel_name",
     "rouge_l_tokens",
+    "similar_pairs",
     "tokenize",
+    "tokenize_block",
 ]

@@ -12,7 +12,7 @@ from types import ModuleType
 
 from . import _kernels_py as python_kernels
 
-__all__ = ["get_kernels", "kernel_name", "python_kernels"]
+__all__ = ["get_kernels", "get_prefix", "kernel_name", "python_kernels"]
 
 _chosen: ModuleType | None = None
 
@@ -44,3 +44,14 @@ def get_kernels(backend: str = "auto") -> ModuleType:
 def kernel_name() -> str:
     """"numba" or "python": the implementation ``backend="auto"`` uses (loads it if needed)."""
     return "numba" if get_kernels() is not python_kernels else "python"
+
+
+def get_prefix(backend: str = "auto") -> ModuleType:
+    """The prefix-filter join module matching ``get_kernels(backend)`` (compiled or the twin)."""
+    if get_kernels(backend) is python_kernels:
+        from . import _prefix_py
+
+        return _prefix_py
+    from . import _prefix
+
+    return _prefix

@@ -335,3 +335,21 @@ def search(
                 if _reach(r, m, n, max(best, 0.0)):
                     verify(y)
     return best, best_id, verified
+
+
+# -- the helpers ``_prefix`` calls, with the compiled kernels' signatures ---------------------
+
+
+def _build_masks(query: np.ndarray, slot: np.ndarray) -> tuple[dict[int, int], np.ndarray]:
+    """The query's bit masks by token (``slot`` is not used here) and its distinct known tokens."""
+    masks = _masks(query.tolist())
+    return masks, np.fromiter(masks, dtype=np.int32, count=len(masks))
+
+
+def _lcs_masked(masks: dict[int, int], m: int, slot: np.ndarray, other: np.ndarray, lo: int, hi: int) -> int:
+    """LCS of the query (as ``masks``) and ``other[lo:hi]``."""
+    return _lcs(masks, m, other[lo:hi].tolist())
+
+
+def _clear_slots(slot: np.ndarray, distinct: np.ndarray) -> None:
+    """Nothing to clear: the twin keeps its masks in a dict."""
