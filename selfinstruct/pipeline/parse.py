@@ -1,7 +1,8 @@
 """Parsers for model output: numbered-list continuations, yes/no answers and task instances.
 
 Every parser is total: it never raises on odd text, it returns what it could read and says what it
-dropped, so the run can count bad output and go on.
+dropped, so the run can count bad output and go on. Instance parsing lives in
+:mod:`.instance_parser` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .seeds import Instance
+from ._markup import BOLD as _BOLD
+from .instance_parser import ParsedInstances, parse_instances
 
 __all__ = [
     "ParsedInstances",
@@ -26,7 +28,6 @@ _ITEM = re.compile(
     (?:(?P<num>\d{1,3})\s*[.):]|(?P<bullet>[-*•+]))\s*(?:\*\*|__)?\s*(?P<rest>.*)$""",
     re.VERBOSE,
 )
-_BOLD = re.compile(r"(\*\*|__)")
 _PREFIX = re.compile(
     r"^(?:new\s+)?(?:instruction|task|prompt|question|q)\s*(?:\d+\s*)?[:\-–—]\s*", re.IGNORECASE
 )
@@ -59,6 +60,25 @@ def _clean_item(text: str) -> str:
     return _SPACE.sub(" ", text)
 
 
+def _split_run_together(text: str, number: int | None) -> list[str]:
+    """Split ``"A story 2. A poem 3. A song"`` (item 1 with items 2 and 3 run into it) at the numbers.
+
+    Only the numbers that come next in the list split, followed by a space and a capital, a quote or a
+    bold marker, so "costs 2.50" or "in 3. steps" stay whole.
+    """
+    if number is None:
+        return [text]
+    pieces: list[str] = []
+    while True:
+        number += 1
+        found = re.search(rf"(?<=\S)\s+(?:\*\*)?{number}[.)](?:\*\*)?\s+(?=[A-Z\"“'*])", text)
+        if found is None:
+            pieces.append(text)
+            return pieces
+        pieces.append(text[: found.start()])
+        text = text[found.end() :]
+
+
 def parse_instructions(
     text: str,
     *,
@@ -78,37 +98,44 @@ def parse_instructions(
 
     Returns:
         The items in order, cleaned of numbering, bullets, bold markers, ``Instruction:``
-        prefixes, quotes and trailing ``Input:``/``Output:`` parts.
+        prefixes, quotes and trailing ``Input:``/``Output:`` parts. Items a small model ran together
+        on one line (``1. A 2. B 3. C``) are split.
     """
     if first_number is not None:
         text = f"{first_number}. {text.lstrip()}"
-    raw_items: list[list[str]] = []
+    raw_items: list[tuple[int | None, list[str]]] = []
     current: list[str] | None = None
     for line in text.splitlines():
         if not line.strip():
             current = None  # a blank line ends an item; prose after it is not part of the list
             continue
         match = _ITEM.match(line)
+        number = int(match.group("num")) if match and match.group("num") is not None else None
         if (
             match
             and (match.group("num") is not None or match.group("bullet"))
             and match.group("rest").strip()
         ):
             current = [match.group("rest")]
-            raw_items.append(current)
+            raw_items.append((number, current))
         elif match and not match.group("rest").strip():
             current = [""]  # "9." alone on a line: the item follows on the next line
-            raw_items.append(current)
+            raw_items.append((number, current))
         elif current is not None:
             current.append(line.strip())
         # else: a preamble such as "Sure! Here are more tasks:" is ignored
+    joined = [
+        piece
+        for number, parts in raw_items
+        for piece in _split_run_together(" ".join(p for p in parts if p), number)
+    ]
     parsed = ParsedList()
-    if finish_reason == "length" and raw_items:
-        raw_items.pop()
+    if finish_reason == "length" and joined:
+        joined.pop()
         parsed.truncated = 1
     echoes = {normalize(d) for d in demos}
-    for parts in raw_items:
-        item = _clean_item(" ".join(p for p in parts if p))
+    for raw in joined:
+        item = _clean_item(raw)
         if not item:
             parsed.empty += 1
         elif normalize(item) in echoes:
@@ -133,110 +160,3 @@ def parse_yes_no(text: str | None) -> bool | None:
         first = _YES_NO.search(head)
         return first is not None and first.group(1).lower() == "yes"
     return None
-
-
-@dataclass
-class ParsedInstances:
-    """Instances read from a model answer, and how many blocks could not be read."""
-
-    instances: list[Instance] = field(default_factory=list)
-    malformed: int = 0
-    truncated: int = 0
-
-
-_EXAMPLE_HEADER = re.compile(
-    r"^[ \t]*(?:#+[ \t]*)?(?:\*\*|__)?[ \t]*Example[ \t]*\d*[ \t]*[:.)]?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_FIELD = r"^[ \t]*(?:[-*][ \t]*)?(?:\*\*|__)?[ \t]*{name}[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*"
-_INPUT = re.compile(_FIELD.format(name="input"), re.IGNORECASE | re.MULTILINE)
-_OUTPUT = re.compile(_FIELD.format(name="output"), re.IGNORECASE | re.MULTILINE)
-_LABEL = re.compile(_FIELD.format(name=r"(?:class[ \t]*)?label"), re.IGNORECASE | re.MULTILINE)
-_EMPTY_MARKERS = {
-    "",
-    "(none)",
-    "none",
-    "none.",
-    "n/a",
-    "na",
-    "-",
-    "<noinput>",
-    "<no input>",
-    "(empty)",
-    "empty",
-    "null",
-}
-
-
-def _clean_field(text: str) -> str:
-    text = text.strip()
-    if text.lower() in _EMPTY_MARKERS:
-        return ""
-    return text
-
-
-def _split_blocks(text: str, marker: re.Pattern[str]) -> list[str]:
-    starts = [m.start() for m in marker.finditer(text)]
-    if not starts:
-        return []
-    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
-
-
-def _input_first(text: str) -> list[Instance | None]:
-    blocks = [b for b in _EXAMPLE_HEADER.split(text) if b.strip()]
-    if len(blocks) > 1 and _INPUT.search(blocks[0]) is None and _OUTPUT.search(blocks[0]) is None:
-        blocks = blocks[1:]  # a preamble such as "Here are some examples:"
-    if len(blocks) <= 1:
-        # No "Example N" headers (or only one): cut before each "Input:" line instead.
-        blocks = _split_blocks(text, _INPUT) or ([text] if text.strip() else [])
-        if blocks and len(blocks) == 1 and _INPUT.search(text) is None:
-            blocks = _split_blocks(text, _OUTPUT)
-    instances: list[Instance | None] = []
-    for block in blocks:
-        out = _OUTPUT.search(block)
-        if out is None:
-            instances.append(None)
-            continue
-        inp = _INPUT.search(block, 0, out.start())
-        input_text = block[inp.end() : out.start()] if inp else ""
-        instances.append(Instance(_clean_field(input_text), _clean_field(block[out.end() :])))
-    return instances
-
-
-def _label_first(text: str) -> list[Instance | None]:
-    instances: list[Instance | None] = []
-    for block in _split_blocks(text, _LABEL):
-        label = _LABEL.match(block)
-        inp = _INPUT.search(block)
-        if label is None or inp is None:
-            instances.append(None)
-            continue
-        output = _clean_field(block[label.end() : inp.start()])
-        instances.append(Instance(_clean_field(block[inp.end() :]), output))
-    return instances
-
-
-def parse_instances(
-    text: str | None, *, label_first: bool, finish_reason: str | None = None, limit: int | None = None
-) -> ParsedInstances:
-    """Read instances from an answer in the input-first or label-first (classification) form.
-
-    Input-first: ``Example N`` blocks with ``Input:`` and ``Output:`` lines (headers may be missing,
-    bold, or end in a colon; an input may be ``(none)``). Label-first: ``Class label:`` then
-    ``Input:``. Multi-line inputs and outputs are kept. When ``finish_reason == "length"``, the last
-    block is dropped. ``limit`` keeps only the first instances.
-    """
-    parsed = ParsedInstances()
-    if not text or not text.strip():
-        return parsed
-    blocks = (_label_first if label_first else _input_first)(text)
-    if not blocks:
-        parsed.malformed = 1
-        return parsed
-    if finish_reason == "length":
-        blocks.pop()
-        parsed.truncated = 1
-    good = [b for b in blocks if b is not None]
-    parsed.malformed = len(blocks) - len(good)
-    parsed.instances = good[:limit] if limit is not None else good
-    return parsed

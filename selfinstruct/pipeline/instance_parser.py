@@ -1,0 +1,305 @@
+"""Instances from a model's answer, read by structure rather than by one spelling of the labels.
+
+Input-first answers (ordinary tasks): an example runs from its header (``Example 2``, ``**Example
+2:**``, ``### Example 2``, ``2. Sentence: ...``) or the start of the answer to its ``Output:`` line;
+everything before that line is the input. A leading ``Input:`` label is removed; other field labels
+(``Sentence:``, ``Question:`` + ``Options:``, ``Dialogue:`` over several lines) stay in the input text,
+as in the paper's data. Without headers, the next example starts at the next line carrying the label
+the first example's input started with.
+
+Label-first answers (classification): the label is the rest of the ``Class label:`` line, the input
+everything after it up to the next label. A block holding an ``Output:`` line or no input is malformed.
+An answer with no ``Class label:`` line is read input-first (as if the model ignored the order).
+
+A block that cannot be read is dropped whole and counted by reason (:data:`REJECTION_REASONS`); an
+instance never gets an empty input when the model wrote input text for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ._markup import BOLD, EMPTY_MARKERS, Field, is_chatter, is_rule, read_field
+from .seeds import Instance
+
+__all__ = ["REJECTION_REASONS", "ParsedInstances", "RejectionReason", "parse_instances"]
+
+#: Why (part of) an answer yielded no instance.
+RejectionReason = Literal["malformed", "truncated", "no_examples"]
+#: ``malformed``: a block without an output (or, label-first, without an input, or with a stray
+#: ``Output:``); ``truncated``: the last block, cut by ``max_tokens``; ``no_examples``: the answer
+#: holds no example at all (a refusal, prose).
+REJECTION_REASONS: tuple[RejectionReason, ...] = ("malformed", "truncated", "no_examples")
+
+
+@dataclass
+class ParsedInstances:
+    """Instances read from a model answer, and what was dropped, counted by reason."""
+
+    instances: list[Instance] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def malformed(self) -> int:
+        """Blocks that could not be read."""
+        return self.rejected["malformed"]
+
+    @property
+    def truncated(self) -> int:
+        """1 when the last block was dropped because ``max_tokens`` cut it."""
+        return self.rejected["truncated"]
+
+
+_Block = Instance | None  # None: a block that could not be read
+_IsLabel = Callable[[str], bool]
+
+_HEADER = re.compile(
+    r"""^[ \t]*(?:\#{1,6}[ \t]*)?(?:\*\*|__)?[ \t]*(?:example|instance|sample)\b[ \t]*\#?[ \t]*
+    (?P<num>\d{1,3})?[ \t]*(?:\*\*|__)?[ \t]*(?:[:.)\-–—][ \t]*)?(?:\*\*|__)?[ \t]*(?P<rest>.*?)[ \t]*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(?P<num>\d{1,2})[.)](?:\*\*)?[ \t]+(?P<rest>\S.*)$")
+
+
+def _field_is(*keys: str) -> _IsLabel:
+    def check(line: str) -> bool:
+        found = read_field(line)
+        return found is not None and found.key in keys
+
+    return check
+
+
+_is_output = _field_is("output")
+_is_input = _field_is("input")
+_is_class_label = _field_is("class label", "label")
+_is_task = _field_is("task", "instruction")
+
+
+def _header(line: str) -> str | None:
+    """The rest of an ``Example N`` header line ("" when alone), or ``None`` when not a header."""
+    match = _HEADER.match(line)
+    if match is None:
+        return None
+    rest = match.group("rest")
+    if not rest or match.group("num") or read_field(rest) is not None:
+        return rest
+    return None  # "Example sentences follow" is prose, not a header
+
+
+def _strip_value(text: str) -> str:
+    return "" if text.strip().lower() in EMPTY_MARKERS else text.strip()
+
+
+def _plain(line: str, found: Field | None) -> str:
+    """A field line without its markdown (``- **Sentence:** x`` -> ``Sentence: x``); others unchanged."""
+    if found is None or not found.marked:
+        return line.rstrip()
+    return f"{found.label}: {found.rest}".rstrip()
+
+
+def _trim(lines: list[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def _input_text(lines: list[str]) -> str:
+    """The input of one example: its lines, a leading ``Input:`` label removed, other labels kept."""
+    lines = _trim(lines)
+    if not lines:
+        return ""
+    fields = [read_field(line) for line in lines]
+    first = fields[0]
+    body = [_plain(line, found) for line, found in zip(lines, fields, strict=True)]
+    if first is not None and first.key == "input":
+        body[0] = first.rest
+    text = "\n".join(body).strip()
+    if text.lower() in EMPTY_MARKERS:
+        return ""
+    only = read_field(text) if "\n" not in text else None
+    if only is not None and only.rest.lower() in EMPTY_MARKERS:
+        return ""  # "Sentence: (none)": a field with no value
+    return text
+
+
+def _output_text(lines: list[str]) -> str:
+    found = read_field(lines[0])
+    first = found.rest if found is not None else lines[0]
+    return _strip_value("\n".join([first, *lines[1:]]))
+
+
+def _next_start(lines: list[str], after: int, before: int, first_key: str | None, unlabelled: bool) -> int:
+    """Where the next example's input starts, between one output line and the next."""
+    if first_key is not None:
+        for index in range(after + 1, before):
+            found = read_field(lines[index])
+            if found is not None and found.key == first_key:
+                return index
+    for index in range(after + 1, before):
+        if _is_input(lines[index]):
+            return index
+    # A field line opening the last paragraph before the next output ("Output: a" / blank line /
+    # "Sentence: b" / "Output: c"), when the first example had no input or another label.
+    last_blank = max((i for i in range(after + 1, before) if not lines[i].strip()), default=None)
+    if last_blank is not None and last_blank + 1 < before:
+        found = read_field(lines[last_blank + 1])
+        if found is not None and found.key != "output":
+            return last_blank + 1
+    if unlabelled:
+        # Unlabelled inputs: the output is one paragraph; the next input follows a blank line,
+        # or (no blank line) the line after a one-line output.
+        for index in range(after + 1, before):
+            if not lines[index].strip():
+                return index
+        found = read_field(lines[after])
+        return min(before, after + (1 if found is not None and found.rest else 2))
+    return before  # outputs only: what lies between is the previous output
+
+
+def _read_segment(lines: list[str], is_output: _IsLabel, *, headed: bool) -> list[_Block]:
+    """Examples of one segment (an ``Example N`` block, or a whole answer without headers)."""
+    outputs = [index for index, line in enumerate(lines) if is_output(line)]
+    if not outputs:
+        return [None] if headed and any(line.strip() for line in lines) else []
+    first_input = _trim(lines[: outputs[0]])
+    first_field = read_field(first_input[0]) if first_input else None
+    first_key = first_field.key if first_field is not None else None
+    starts = [0]
+    for after, before in zip(outputs, outputs[1:], strict=False):
+        starts.append(_next_start(lines, after, before, first_key, bool(first_input) and first_key is None))
+    ends = [*starts[1:], len(lines)]
+    blocks: list[_Block] = []
+    for start, out, end in zip(starts, outputs, ends, strict=True):
+        opened = [index for index in range(start, out) if _is_input(lines[index])]
+        if len(opened) > 1:
+            # "Input: x" then "Input: y / Output: z": the first input never got its output.
+            blocks += [None] * (len(opened) - 1)
+            start = opened[-1]
+        blocks.append(Instance(_input_text(lines[start:out]), _output_text(lines[out:end])))
+    return blocks
+
+
+def _headers(lines: list[str]) -> list[tuple[int, str]]:
+    found = [(index, rest) for index, line in enumerate(lines) if (rest := _header(line)) is not None]
+    if found:
+        return found
+    # "1. Input: ...", "2. Sentence: ..." numbered examples: numbers 1, 2, ... on field lines.
+    numbered: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        match = _NUMBERED.match(line)
+        if match and int(match.group("num")) == len(numbered) + 1 and read_field(match.group("rest")):
+            numbered.append((index, match.group("rest")))
+    return numbered if len(numbered) > 1 else []
+
+
+def _input_first(lines: list[str], is_output: _IsLabel = _is_output) -> list[_Block]:
+    headers = _headers(lines)
+    if not headers:
+        return _read_segment(lines, is_output, headed=False)
+    segments: list[list[str]] = []
+    preamble = lines[: headers[0][0]]
+    if any(is_output(line) for line in preamble):
+        segments.append(preamble)  # the model forgot the first header
+    bounds = [index for index, _ in headers[1:]] + [len(lines)]
+    for (index, rest), end in zip(headers, bounds, strict=True):
+        segments.append(([rest] if rest else []) + lines[index + 1 : end])
+    blocks: list[_Block] = []
+    for segment in segments:
+        blocks += _read_segment(segment, is_output, headed=True)
+    return blocks
+
+
+def _label_block(lines: list[str]) -> _Block:
+    found = read_field(lines[0])
+    label = found.rest if found is not None else ""
+    body = lines[1:]
+    if not label.strip():
+        # "Class label:" alone on its line: the label is the next line, unless that is a field.
+        rest = _trim(body)
+        if rest and read_field(rest[0]) is None:
+            label, body = rest[0], rest[1:]
+    label = BOLD.sub("", label).strip()
+    if not label or any(_is_output(line) for line in body):
+        return None  # no label, or a stray "Output:" (input and output mixed up)
+    if not any(line.strip() for line in body):
+        return None  # a label with no input
+    return Instance(_input_text(body), _strip_value(label))
+
+
+def _label_first(lines: list[str]) -> list[_Block] | None:
+    lines = [line for line in lines if _header(line) is None]  # headers only separate blocks here
+    starts = [index for index, line in enumerate(lines) if _is_class_label(line)]
+    if not starts:
+        return None
+    preamble = lines[: starts[0]]
+    if any(_is_input(line) for line in preamble) and not any(_is_output(line) for line in lines):
+        return _input_first(lines, _is_class_label)  # "Input: ... / Class label: ...": input first
+    ends = [*starts[1:], len(lines)]
+    return [_label_block(lines[start:end]) for start, end in zip(starts, ends, strict=True)]
+
+
+def _prepare(text: str) -> tuple[list[str], bool]:
+    """The answer's lines without chat framing; and whether it went on to another task (cut there)."""
+    lines = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if not is_rule(line)]
+    start = 0
+    while start < len(lines):
+        line = lines[start]
+        found = read_field(line)
+        if not line.strip() or _is_task(line) or (is_chatter(line) and not (found and found.rest)):
+            start += 1  # blank, an echoed "Task:" line, or a preamble ("Sure! Here are examples:")
+        else:
+            break
+    lines = lines[start:]
+    cut = False
+    for index, line in enumerate(lines):
+        if _is_task(line):
+            lines, cut = lines[:index], True  # the model went on to write another task
+            break
+    last = max((i for i, line in enumerate(lines) if _is_output(line) or _is_class_label(line)), default=-1)
+    for index in range(last + 1, len(lines) - 1):
+        if not lines[index].strip() and is_chatter(lines[index + 1]):
+            lines = lines[:index]  # a sign-off ("Let me know if you need more!")
+            break
+    return lines, cut
+
+
+def parse_instances(
+    text: str | None, *, label_first: bool, finish_reason: str | None = None, limit: int | None = None
+) -> ParsedInstances:
+    """Read instances from an answer in the input-first or label-first (classification) form.
+
+    Args:
+        text: the model's answer.
+        label_first: the answer was asked for label first (``Class label:``, then the input).
+        finish_reason: ``"length"`` means ``max_tokens`` cut the answer: its last block is dropped
+            (unless the answer had already gone on to another task, which is cut off instead).
+        limit: keep only the first instances.
+
+    Returns:
+        The instances in order, and the blocks dropped, counted by reason.
+    """
+    parsed = ParsedInstances()
+    if not text or not text.strip():
+        return parsed
+    lines, cut = _prepare(text)
+    blocks = _label_first(lines) if label_first else None
+    if blocks is None:
+        blocks = _input_first(lines)
+    if not blocks:
+        parsed.rejected["no_examples"] += 1
+        return parsed
+    if finish_reason == "length" and not cut:
+        blocks.pop()
+        parsed.rejected["truncated"] += 1
+    good = [block for block in blocks if block is not None]
+    if len(good) < len(blocks):
+        parsed.rejected["malformed"] += len(blocks) - len(good)
+    parsed.instances = good[:limit] if limit is not None else good
+    return parsed
