@@ -447,8 +447,7 @@ class _Runner:
                     limit=config.instances_per_task,
                 )
                 counts = self.rejections["instances"]
-                counts["malformed"] += parsed.malformed
-                counts["truncated"] += parsed.truncated
+                counts.update(parsed.rejected)
                 filtered = filter_instances(parsed.instances)
                 counts.update(filtered.dropped)
             item.instances = filtered.instances
