@@ -5,7 +5,8 @@ that the command line starts fast):
 
 - dedup: ``rouge_l``, ``rouge_l_tokens``, ``tokenize``, ``NoveltyIndex``, ``Match``, ``similar_pairs``
 - engine: ``Engine``, ``EngineConfig``, ``Request``, ``Result``, ``Usage``, ``ErrorInfo``,
-  ``EngineStats``, ``RateLimiter``, ``RetryPolicy``, ``read_journal``
+  ``EngineStats``, ``RateLimiter``, ``RetryPolicy``, ``read_journal``, ``complete_file``,
+  ``CompleteReport``
 - pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``load_seed_tasks``, ``SeedTask``,
   ``export_run``, ``load_stats``, ``format_stats``
 - local model: ``serve_local_model``, ``LocalModel``, ``find_default_model``
@@ -34,6 +35,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .dedup import Match, NoveltyIndex, rouge_l, rouge_l_tokens, similar_pairs, tokenize
     from .engine import (
+        CompleteReport,
         Engine,
         EngineConfig,
         EngineStats,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
         Result,
         RetryPolicy,
         Usage,
+        complete_file,
         read_journal,
     )
     from .local import LocalModel, find_default_model, serve_local_model
@@ -65,6 +68,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         [
+            "CompleteReport",
             "Engine",
             "EngineConfig",
             "EngineStats",
@@ -74,6 +78,7 @@ _LAZY: dict[str, str] = {
             "Result",
             "RetryPolicy",
             "Usage",
+            "complete_file",
             "read_journal",
         ],
         ".engine",
@@ -97,6 +102,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "APIError",
     "BudgetExceededError",
+    "CompleteReport",
     "ConfigError",
     "Engine",
     "EngineConfig",
@@ -121,6 +127,7 @@ __all__ = [
     "SelfInstructError",
     "TransportError",
     "Usage",
+    "complete_file",
     "export_run",
     "find_default_model",
     "format_stats",

@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..pipeline.run import Progress, RunSummary
+    from ..pipeline.run import Progress, RunConfig, RunSummary
 
-from . import configured_base_urls, help_text
+from . import help_text
+from ._engine import (
+    Terminated,
+    add_engine_arguments,
+    check_engine_arguments,
+    engine_endpoint,
+    run_until_sigterm,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -32,36 +39,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, help="run directory")
     parser.add_argument("--num-instructions", type=int, required=True, help="accepted instructions to make")
-    parser.add_argument(
-        "--base-url",
-        action="append",
-        dest="base_urls",
-        metavar="URL",
-        help="OpenAI-compatible base URL (repeat for replicas); default $OPENAI_BASE_URL, else the "
-        "embedded local model",
-    )
-    parser.add_argument("--model", help="model name (required with --base-url)")
-    parser.add_argument(
-        "--model-path",
-        type=Path,
-        default=None,
-        help="GGUF file to serve locally when no endpoint is given (default: the embedded SmolLM2-135M)",
-    )
     parser.add_argument("--chat", action="store_true", help="use chat/completions prompts")
     parser.add_argument("--seeds", type=Path, default=None, help="seed tasks JSONL (original schema)")
     parser.add_argument("--classification-examples", type=Path, default=None, help="few-shot JSONL")
     parser.add_argument("--instance-examples", type=Path, default=None, help="few-shot JSONL")
-    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 64)")
-    parser.add_argument("--rpm", type=float, default=None, help="requests per minute, per endpoint")
-    parser.add_argument("--tpm", type=float, default=None, help="tokens per minute, per endpoint")
-    parser.add_argument("--max-total-tokens", type=int, default=None, help="stop after this many tokens")
-    parser.add_argument("--max-cost", type=float, default=None, help="stop once this many USD are spent")
-    parser.add_argument(
-        "--price-in", type=float, default=None, help="USD per 1M input tokens (for --max-cost)"
-    )
-    parser.add_argument(
-        "--price-out", type=float, default=None, help="USD per 1M output tokens (for --max-cost)"
-    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     parser.add_argument("--classification-only", action="store_true", help="bootstrap classification tasks")
     parser.add_argument("--instances-per-task", type=int, default=5, help="max instances per task (5)")
@@ -75,6 +56,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
     parser.add_argument("--no-stats", action="store_true", help="do not print the stats table at the end")
+    add_engine_arguments(parser)
 
 
 class _ProgressLine:
@@ -131,77 +113,53 @@ def _print_summary(summary: RunSummary) -> None:
     print(f"files: {summary.out_dir}/{{instructions.jsonl, tasks.jsonl, rejections.json, run.json}}")
 
 
+def _run_config(args: argparse.Namespace, *, compact: bool) -> RunConfig:
+    from ..pipeline.run import RunConfig
+
+    return RunConfig(
+        out_dir=args.run_dir,
+        num_instructions=args.num_instructions,
+        chat=args.chat,
+        seeds_path=args.seeds,
+        classification_examples_path=args.classification_examples,
+        instance_examples_path=args.instance_examples,
+        seed=args.seed,
+        classification_only=args.classification_only,
+        instances_per_task=args.instances_per_task,
+        threshold=args.threshold,
+        tokenizer=args.tokenizer,
+        window=args.window,
+        compact_prompts=compact,
+        record_nearest=not args.no_nearest,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline with the command-line settings; return the exit code."""
-    import anyio
-
-    from ..engine import EngineConfig, probe_endpoints
-    from ..errors import ConfigError
-    from ..pipeline.run import RunConfig, generate
+    from ..pipeline.run import generate
     from ..pipeline.stats import format_stats, load_stats
 
-    base_urls = configured_base_urls(args.base_urls)
+    check_engine_arguments(args)
     progress = _ProgressLine(not args.no_progress)
 
-    def config_for(chat: bool, compact: bool) -> RunConfig:
-        return RunConfig(
-            out_dir=args.run_dir,
-            num_instructions=args.num_instructions,
-            chat=chat,
-            seeds_path=args.seeds,
-            classification_examples_path=args.classification_examples,
-            instance_examples_path=args.instance_examples,
-            seed=args.seed,
-            classification_only=args.classification_only,
-            instances_per_task=args.instances_per_task,
-            threshold=args.threshold,
-            tokenizer=args.tokenizer,
-            window=args.window,
-            compact_prompts=compact,
-            record_nearest=not args.no_nearest,
-        )
-
-    if (args.price_in is None) != (args.price_out is None):
-        raise ConfigError("give both --price-in and --price-out (USD per 1M tokens), or neither")
-    prices = None if args.price_in is None else (args.price_in, args.price_out)
-    if args.max_cost is not None and prices is None:
-        raise ConfigError("--max-cost needs --price-in and --price-out to count the cost")
-
-    def engine_for(model: str, urls: list[str], concurrency: int) -> EngineConfig:
-        return EngineConfig(
-            model=model,
-            base_urls=urls,
-            concurrency=concurrency,
-            rpm=args.rpm,
-            tpm=args.tpm,
-            max_total_tokens=args.max_total_tokens,
-            max_cost=args.max_cost,
-            prices=prices,
-        )
-
     async def main() -> RunSummary:
-        if base_urls:
-            if not args.model:
-                raise ConfigError("--model is required with --base-url / OPENAI_BASE_URL")
-            config = config_for(args.chat, compact=False)
-            engine_config = engine_for(args.model, base_urls, args.concurrency or 64)
-            await probe_endpoints(base_urls, api_key=engine_config.api_key)
-            return await generate(config, engine_config=engine_config, progress=progress)
-        from ..local import LOCAL_CONCURRENCY, LOCAL_HINT, serve_local_model
-
-        # Compact prompts fit the small model's 2k context. Completion form unless --chat: measured
-        # on SmolLM2-135M (N=10), completions gave 8 tasks with instances, chat prompts none (the
-        # model restarts the numbering, rambles, and ignores the Input/Output shape in chat).
-        config = config_for(args.chat, compact=True)
-        async with serve_local_model(args.model_path) as local:
-            print(LOCAL_HINT, file=sys.stderr)
-            engine_config = engine_for(
-                args.model or local.model, [local.base_url], args.concurrency or LOCAL_CONCURRENCY
-            )
-            return await generate(config, engine_config=engine_config, progress=progress)
+        async with engine_endpoint(args) as endpoint:
+            # The local model gets compact prompts (they fit its 2k context), in completion form
+            # unless --chat: measured on SmolLM2-135M (N=10), completions gave 8 tasks with
+            # instances, chat prompts none (the model restarts the numbering, rambles, and ignores
+            # the Input/Output shape in chat).
+            config = _run_config(args, compact=endpoint.local)
+            return await generate(config, engine_config=endpoint.config, progress=progress)
 
     try:
-        summary = anyio.run(main)
+        summary = run_until_sigterm(main)
+    except Terminated:
+        print(
+            f"selfinstruct run: stopped by SIGTERM; finished results are in {args.run_dir}/journal.jsonl; "
+            "re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 143
     finally:
         progress.close()
     _print_summary(summary)

@@ -8,12 +8,13 @@ Modules: ``requests`` (Request/Result and the key), ``config``, ``http`` (one ca
 classification), ``retry``, ``limits`` (RPM/TPM limiter), ``adaptive`` (AIMD window),
 ``endpoints`` (several base URLs), ``probe`` (reachability before a job), ``journal``
 (durable results, resume), ``stats``, ``clock``,
-``engine`` (the Engine).
+``engine`` (the Engine), ``files`` (``complete_file``: a JSONL file of prompts in, answers out).
 """
 
 from .clock import Clock, FakeClock, RealClock
 from .config import EngineConfig
 from .engine import Engine
+from .files import CompleteProgress, CompleteReport, complete_file
 from .journal import Journal, read_journal
 from .limits import RateLimiter
 from .probe import probe_endpoints
@@ -23,6 +24,8 @@ from .stats import EngineStats
 
 __all__ = [
     "Clock",
+    "CompleteProgress",
+    "CompleteReport",
     "Engine",
     "EngineConfig",
     "EngineStats",
@@ -35,6 +38,7 @@ __all__ = [
     "Result",
     "RetryPolicy",
     "Usage",
+    "complete_file",
     "probe_endpoints",
     "read_journal",
 ]
