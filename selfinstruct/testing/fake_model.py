@@ -546,15 +546,25 @@ def main(argv: list[str] | None = None) -> int:
     """Serve the fake model on loopback until interrupted; print the base URL first."""
     import argparse
 
-    from .server import FakeOpenAIServer, FakeServerConfig, serve_until_stopped
+    from .server import (
+        FakeOpenAIServer,
+        FakeServerConfig,
+        add_batch_arguments,
+        batch_config_from_args,
+        serve_until_stopped,
+    )
 
     parser = argparse.ArgumentParser(prog="python -m selfinstruct.testing.fake_model", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    add_batch_arguments(parser)
     args = parser.parse_args(argv)
     model = FakeModel(seed=args.seed)
-    serve_until_stopped(FakeOpenAIServer(FakeServerConfig(latency=args.latency), model, port=args.port))
+    server = FakeOpenAIServer(
+        FakeServerConfig(latency=args.latency), model, port=args.port, batch=batch_config_from_args(args)
+    )
+    serve_until_stopped(server)
     return 0
 
 

@@ -1,7 +1,8 @@
 """A small OpenAI-compatible HTTP server for tests and benchmarks, with injectable faults.
 
 It answers ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models`` on loopback with
-OpenAI-shaped JSON, and can add latency, 429s (with ``Retry-After`` and ``retry-after-ms``), 500s,
+OpenAI-shaped JSON, and the Batch API (``/v1/files``, ``/v1/batches``: see ``batch_api``). It
+can add latency, 429s (with ``Retry-After`` and ``retry-after-ms``), 500s,
 dropped connections, garbage or truncated bodies, and an enforced requests/tokens-per-window limit
 that answers 429 with a correct ``Retry-After`` and sends ``x-ratelimit-*`` headers.
 
@@ -32,7 +33,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .batch_api import FakeBatchAPI, FakeBatchConfig
+
 __all__ = [
+    "FakeBatchConfig",
     "FakeOpenAIServer",
     "FakeReply",
     "FakeServerConfig",
@@ -63,7 +67,11 @@ Responder = Callable[[str, dict[str, Any]], "str | FakeReply"]
 
 @dataclass(frozen=True, kw_only=True)
 class FakeServerConfig:
-    """Behaviour of the fake server: latency, fault rates (0..1, drawn per request) and limits."""
+    """Behaviour of the fake server: latency, fault rates (0..1, drawn per request) and limits.
+
+    ``rate_flex_unavailable`` is the share of ``service_tier: "flex"`` requests answered with
+    flex's 429 ``resource_unavailable`` (no Retry-After).
+    """
 
     latency: float = 0.0
     rate_429: float = 0.0
@@ -77,9 +85,10 @@ class FakeServerConfig:
     seed: int = 0
     honour_n: bool = True
     model: str = "fake-model"
+    rate_flex_unavailable: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_500", "rate_drop", "rate_garbage"):
+        for name in ("rate_429", "rate_500", "rate_drop", "rate_garbage", "rate_flex_unavailable"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FakeServerConfig.{name} must be in [0, 1], got {value!r}")
@@ -172,6 +181,12 @@ class _Window:
         return max(wait, 0.0)
 
 
+def _error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """An OpenAI-shaped error body."""
+    kind = {429: "rate_limit_exceeded", 400: "invalid_request_error"}.get(status, "server_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
 def _format_reset(seconds: float) -> str:
     """Format a reset delay like OpenAI's ``x-ratelimit-reset-*`` headers (``"1m3.5s"``, ``"250ms"``)."""
     if seconds < 1:
@@ -190,6 +205,7 @@ class FakeOpenAIServer:
         clock: time source for the enforced limit window (seconds); defaults to ``time.monotonic``.
             Tests that drive the client with a fake clock pass the same clock here.
         port: a fixed port, or 0 for a free one.
+        batch: how the Batch API (``/v1/files``, ``/v1/batches``) behaves; see ``batch_api``.
 
     ``counts`` holds requests by outcome: ``requests``, ``ok``, ``rate_limited`` (injected 429),
     ``limit_exceeded`` (enforced limit), ``server_error``, ``dropped``, ``garbage``, ``reply_error``,
@@ -204,6 +220,7 @@ class FakeOpenAIServer:
         clock: Callable[[], float] | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        batch: FakeBatchConfig | None = None,
     ) -> None:
         self.config = config or FakeServerConfig()
         self.responder: Responder = responder or default_responder
@@ -215,6 +232,7 @@ class FakeOpenAIServer:
         self._window = _Window(self.config.limit_window)
         self._runner: web.AppRunner | None = None
         self._serial = 0
+        self.batch_api = FakeBatchAPI(self, batch)
 
     @property
     def base_url(self) -> str:
@@ -224,12 +242,14 @@ class FakeOpenAIServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        # Room for a batch input file at OpenAI's 200 MB limit (and a bit over, to test the check).
+        app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completion)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_fake/counts", self._counts)
         app.router.add_post("/_fake/reset", self._reset)
+        self.batch_api.mount(app)
         return app
 
     async def start(self) -> None:
@@ -314,10 +334,11 @@ class FakeOpenAIServer:
     def _error(
         self, status: int, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None
     ) -> web.Response:
-        kind = {429: "rate_limit_exceeded", 400: "invalid_request_error"}.get(status, "server_error")
-        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
         return web.Response(
-            status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+            status=status,
+            body=orjson.dumps(_error_body(status, message, code)),
+            content_type="application/json",
+            headers=headers,
         )
 
     def _retry_headers(self, seconds: float) -> dict[str, str]:
@@ -362,6 +383,17 @@ class FakeOpenAIServer:
             self._window.tokens += prompt_tokens
             headers.update(self._limit_headers(now))
 
+        if config.rate_flex_unavailable and body.get("service_tier") == "flex":
+            if self._random.random() < config.rate_flex_unavailable:
+                # What OpenAI's flex tier answers when it has no capacity: a 429 without Retry-After.
+                self.counts["flex_unavailable"] += 1
+                return self._error(
+                    429,
+                    "Resource unavailable: not enough capacity for flex processing; retry later.",
+                    code="resource_unavailable",
+                    headers=headers,
+                )
+
         draw = self._random.random()
         if draw < config.rate_429:
             self.counts["rate_limited"] += 1
@@ -386,23 +418,34 @@ class FakeOpenAIServer:
             garbage = truncated if self.counts["garbage"] % 2 else b"<html><body>502 Bad Gateway</body>"
             return web.Response(body=garbage, content_type="application/json", headers=headers)
 
+        status, payload, extra = self.answer(kind, body, serial=self._serial)
+        headers.update(extra)
+        return web.Response(
+            status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
+        )
+
+    def answer(
+        self, kind: str, body: Mapping[str, Any], *, serial: int
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Answer one valid request as the server would, without latency, limits or injected faults.
+
+        Returns ``(status, JSON body, extra headers)``; the Batch API (``batch_api``) answers each
+        line of a batch through this too, so a batch's output matches the online answers.
+        """
         n = body.get("n") or 1
         if not isinstance(n, int) or n < 1:
             self.counts["bad_request"] += 1
-            return self._error(400, "'n' must be a positive integer", headers=headers)
-        choices_wanted = n if config.honour_n else 1
+            return 400, _error_body(400, "'n' must be a positive integer"), {}
+        choices_wanted = n if self.config.honour_n else 1
         choices = []
+        headers: dict[str, str] = {}
         completion_tokens = 0
         for index in range(choices_wanted):
-            reply = self.responder(kind, body)
+            reply = self.responder(kind, dict(body))
             if isinstance(reply, FakeReply) and reply.status != 200:
                 self.counts["reply_error"] += 1
-                return self._error(
-                    reply.status,
-                    reply.error_message or f"error {reply.error_code or reply.status} (from responder)",
-                    code=reply.error_code,
-                    headers={**headers, **reply.headers},
-                )
+                message = reply.error_message or f"error {reply.error_code or reply.status} (from responder)"
+                return reply.status, _error_body(reply.status, message, reply.error_code), dict(reply.headers)
             if isinstance(reply, FakeReply):
                 text, reason = reply.text, reply.finish_reason
                 headers.update(reply.headers)
@@ -421,19 +464,21 @@ class FakeOpenAIServer:
             else:
                 choices.append({"index": index, "text": text, "finish_reason": reason, "logprobs": None})
         self.counts["ok"] += 1
+        prompt_tokens = count_tokens(prompt_text(kind, body))
         payload = {
-            "id": f"cmpl-{self._serial}",
+            "id": f"cmpl-{serial}",
             "object": "chat.completion" if kind == "chat" else "text_completion",
             "created": int(time.time()),
-            "model": str(body.get("model") or config.model),
+            "model": str(body.get("model") or self.config.model),
             "choices": choices,
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
+            "service_tier": str(body.get("service_tier") or "default"),
         }
-        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+        return 200, payload, headers
 
     def _limit_headers(self, now: float) -> dict[str, str]:
         config, window = self.config, self._window
@@ -478,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-window", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ignore-n", action="store_true", help="answer one choice whatever n asks")
+    parser.add_argument("--rate-flex-unavailable", type=float, default=0.0)
+    add_batch_arguments(parser)
     args = parser.parse_args(argv)
     config = FakeServerConfig(
         latency=args.latency,
@@ -491,9 +538,34 @@ def main(argv: list[str] | None = None) -> int:
         limit_window=args.limit_window,
         seed=args.seed,
         honour_n=not args.ignore_n,
+        rate_flex_unavailable=args.rate_flex_unavailable,
     )
-    serve_until_stopped(FakeOpenAIServer(config, port=args.port))
+    serve_until_stopped(FakeOpenAIServer(config, port=args.port, batch=batch_config_from_args(args)))
     return 0
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Batch API's knobs as ``--batch-*`` flags (for the server run as a process)."""
+    parser.add_argument("--batch-time-scale", type=float, default=3600.0, help="virtual s per real s")
+    parser.add_argument("--batch-requests-per-second", type=float, default=25.0)
+    parser.add_argument("--batch-window", type=float, default=86_400.0, help="virtual s '24h' lasts")
+    parser.add_argument("--batch-line-error-rate", type=float, default=0.0)
+    parser.add_argument("--batch-expire-rate", type=float, default=0.0)
+    parser.add_argument("--batch-api-error-rate", type=float, default=0.0)
+    parser.add_argument("--batch-seed", type=int, default=0)
+
+
+def batch_config_from_args(args: argparse.Namespace) -> FakeBatchConfig:
+    """The ``FakeBatchConfig`` the ``--batch-*`` flags ask for."""
+    return FakeBatchConfig(
+        time_scale=args.batch_time_scale,
+        requests_per_second=args.batch_requests_per_second,
+        completion_window=args.batch_window,
+        line_error_rate=args.batch_line_error_rate,
+        expire_rate=args.batch_expire_rate,
+        api_error_rate=args.batch_api_error_rate,
+        seed=args.batch_seed,
+    )
 
 
 def serve_until_stopped(server: FakeOpenAIServer) -> None:
