@@ -19,9 +19,8 @@ import aiohttp
 import orjson
 
 from ..engine import Clock, RealClock, RetryPolicy
-from ..engine.http import error_kind, parse_retry_after
-from ..engine.retry import RETRYABLE_KINDS
-from ..errors import APIError, EngineError, TransportError
+from ..engine.http import parse_retry_after
+from ..errors import RETRYABLE_KINDS, APIError, EngineError, ErrorKind, TransportError
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -178,7 +177,7 @@ class BatchClient:
             try:
                 return await self._once(method, url, json=json, upload=upload, params=params, into=into)
             except (APIError, TransportError) as error:
-                kind = error_kind(error)
+                kind = error.kind
                 if kind not in RETRYABLE_KINDS or not self.retry.should_retry(kind, attempt):
                     raise
                 retry_after = error.retry_after if isinstance(error, APIError) else None
@@ -195,8 +194,6 @@ class BatchClient:
         params: Mapping[str, str] | None,
         into: Path | None,
     ) -> bytes:
-        from ..engine.http import CallFailed
-
         headers = dict(self.headers)
         data: Any = None
         handle = None
@@ -229,12 +226,16 @@ class BatchClient:
                         sink.write(chunk)
                 return b""
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-            raise CallFailed(f"{method} {url}: no answer within {self.timeout:g} s", kind="timeout") from None
+            raise TransportError(
+                f"{method} {url}: no answer within {self.timeout:g} s", kind=ErrorKind.TIMEOUT
+            ) from None
         except aiohttp.ClientPayloadError as exc:
-            raise CallFailed(f"{method} {url}: truncated body: {exc}", kind="invalid_body") from None
+            raise TransportError(
+                f"{method} {url}: truncated body: {exc}", kind=ErrorKind.INVALID_BODY
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise CallFailed(
-                f"{method} {url}: connection failed: {type(exc).__name__}: {exc}", kind="connection"
+            raise TransportError(
+                f"{method} {url}: connection failed: {type(exc).__name__}: {exc}", kind=ErrorKind.CONNECTION
             ) from None
         finally:
             if handle is not None:

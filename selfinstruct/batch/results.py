@@ -17,13 +17,17 @@ from typing import Any
 import orjson
 
 from ..engine import ErrorInfo
-from ..engine.http import Completion, error_kind
-from ..errors import APIError, TransportError
+from ..engine.http import Completion
+from ..errors import APIError, ErrorKind, TransportError
 
 __all__ = ["LineOutcome", "parse_result_line", "read_result_file"]
 
 # Line-level error codes of the Batch API and the cause an online call would report.
-_LINE_ERRORS = {"batch_expired": "timeout", "request_timeout": "timeout", "batch_cancelled": "cancelled"}
+_LINE_ERRORS = {
+    "batch_expired": ErrorKind.TIMEOUT,
+    "request_timeout": ErrorKind.TIMEOUT,
+    "batch_cancelled": ErrorKind.CANCELLED,
+}
 
 
 @dataclass(frozen=True)
@@ -65,22 +69,21 @@ def parse_result_line(raw: bytes, kind: str) -> LineOutcome | None:
             try:
                 return LineOutcome(key, _parse_body(body, kind, request_id), None)
             except TransportError as error:
-                return LineOutcome(key, None, ErrorInfo("invalid_body", str(error), 200, 1, request_id))
+                return LineOutcome(key, None, ErrorInfo(error.kind, str(error), 200, 1, request_id))
         error_body = body.get("error") if isinstance(body, Mapping) else None
         message, code = "(no message)", None
         if isinstance(error_body, Mapping):
             message = str(error_body.get("message") or message)
             code = error_body.get("code") if isinstance(error_body.get("code"), str) else None
         api_error = APIError(message, status=status, request_id=request_id, code=code)
-        return LineOutcome(
-            key, None, ErrorInfo(error_kind(api_error), str(api_error), status, 1, request_id, code)
-        )
+        return LineOutcome(key, None, ErrorInfo(api_error.kind, str(api_error), status, 1, request_id, code))
     if isinstance(line_error, Mapping):
         code = str(line_error.get("code") or "unknown")
         message = str(line_error.get("message") or "")
-        cause = _LINE_ERRORS.get(code, "server")
+        cause = _LINE_ERRORS.get(code, ErrorKind.SERVER)
         return LineOutcome(key, None, ErrorInfo(cause, f"{code}: {message}", None, 1, None, code))
-    return LineOutcome(key, None, ErrorInfo("invalid_body", "batch line has neither a response nor an error"))
+    missing = "batch line has neither a response nor an error"
+    return LineOutcome(key, None, ErrorInfo(ErrorKind.INVALID_BODY, missing))
 
 
 def read_result_file(path: Path, kind: str) -> Iterator[LineOutcome | None]:

@@ -33,9 +33,7 @@ import anyio
 import orjson
 
 from ..engine import Clock, EngineConfig, ErrorInfo, Journal, RealClock, Request, Result, RetryPolicy
-from ..engine.journal import JOURNALED_ERRORS
-from ..engine.retry import RETRYABLE_KINDS
-from ..errors import APIError, ConfigError
+from ..errors import JOURNALED_KINDS, RETRYABLE_KINDS, APIError, ConfigError, ErrorKind
 from .client import BatchClient, BatchInfo
 from .config import BatchConfig
 from .files import ENDPOINTS, request_from_line, split_into_files
@@ -243,7 +241,8 @@ class BatchRunner:
         self._known[key] = request
         self._counters.requests += 1
         if self.stopped_reason is not None:
-            return self._final(key, request, ErrorInfo(self.stopped_reason, "not run: the batch job stopped"))
+            stopped = ErrorInfo(ErrorKind.BUDGET, "not run: the token or cost budget was reached")
+            return self._final(key, request, stopped)
         if key not in self._open_keys:
             if not self._queue:
                 self._queued_since = self.clock.now()
@@ -451,49 +450,33 @@ class BatchRunner:
 
     async def _collect(self, part: Part, info: BatchInfo) -> None:
         """Journal a finished batch's answers, requeue what is worth retrying, close the part."""
-        kind = _KIND_OF_ENDPOINT.get(part.endpoint, "chat")
-        outcomes: dict[str, LineOutcome] = {}
-        unreadable = 0
-        members = set(part.keys)
-        for label, file_id in (("errors", info.error_file_id), ("output", info.output_file_id)):
-            if file_id is None:
-                continue
-            path = self.spool / f"{part.name}.{label}.jsonl"
-            self.spool.mkdir(parents=True, exist_ok=True)
-            await self.client.download(file_id, path)
-            for outcome in read_result_file(path, kind):
-                if outcome is None or outcome.key not in members:
-                    unreadable += 1
-                    continue
-                outcomes[outcome.key] = outcome  # the output file is read last: an answer wins
-        counts: Counter[str] = Counter()
+        outcomes, unreadable = await self._download(part, info)
         failed_lines = self._validation_failures(part, info)
+        counts: Counter[str] = Counter()
         rebuilt = _Rebuilder(self.spool / f"{part.name}.input.jsonl")
         for key in part.keys:
             request = self._known.get(key) or rebuilt.request(key)
-            outcome = outcomes.get(key)
             if key in self.journal:  # collected before a kill; nothing to do again
                 counts["already_journaled"] += 1
                 self._settle_from_journal(key, request)
                 continue
+            outcome = outcomes.get(key)
             if outcome is not None and outcome.completion is not None:
                 self._succeed(key, request, outcome)
                 counts["ok"] += 1
                 continue
-            error = outcome.error if outcome is not None else None
+            # An error the server tied to this request is the request's own; one it did not
+            # (the batch failed as a whole, or said nothing) is not kept: a re-run tries again.
+            error = outcome.error if outcome is not None else failed_lines.get(key)
+            own = error is not None
             if error is None:
-                error = failed_lines.get(key) or self._missing(info, others_named=bool(failed_lines))
+                error = self._missing(info, others_named=bool(failed_lines))
             if self._retryable(part, info, key, error):
-                self._rounds[key] += 1
-                self._counters.resubmitted += 1
+                self._requeue(key, request)
                 counts["resubmitted"] += 1
-                if not self._queue:
-                    self._queued_since = self.clock.now()
-                self._queue[key] = request
-                self._known[key] = request
             else:
                 counts[f"failed_{error.kind}"] += 1
-                self._final(key, request, error, journal=error.kind in JOURNALED_ERRORS)
+                self._final(key, request, error, journal=own and error.kind in JOURNALED_KINDS)
         if unreadable:
             counts["unreadable_lines"] = unreadable
         self._hold_until_collect = any(code == "token_limit_exceeded" for code, _, _ in info.errors)
@@ -504,6 +487,34 @@ class BatchRunner:
             (self.spool / f"{part.name}.{label}.jsonl").unlink(missing_ok=True)
         self._check_budget()
 
+    async def _download(self, part: Part, info: BatchInfo) -> tuple[dict[str, LineOutcome], int]:
+        """The outcome of each of the part's requests in its error and output files; unreadable lines."""
+        kind = _KIND_OF_ENDPOINT.get(part.endpoint, "chat")
+        outcomes: dict[str, LineOutcome] = {}
+        unreadable = 0
+        members = set(part.keys)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        for label, file_id in (("errors", info.error_file_id), ("output", info.output_file_id)):
+            if file_id is None:
+                continue
+            path = self.spool / f"{part.name}.{label}.jsonl"
+            await self.client.download(file_id, path)
+            for outcome in read_result_file(path, kind):
+                if outcome is None or outcome.key not in members:
+                    unreadable += 1
+                    continue
+                outcomes[outcome.key] = outcome  # the output file is read last: an answer wins
+        return outcomes, unreadable
+
+    def _requeue(self, key: str, request: Request) -> None:
+        """Send a request again in a later batch (after a retryable failure)."""
+        self._rounds[key] += 1
+        self._counters.resubmitted += 1
+        if not self._queue:
+            self._queued_since = self.clock.now()
+        self._queue[key] = request
+        self._known[key] = request
+
     def _validation_failures(self, part: Part, info: BatchInfo) -> dict[str, ErrorInfo]:
         """Errors of a batch that failed validation, by the key of the line they name."""
         if info.status != "failed":
@@ -512,25 +523,28 @@ class BatchRunner:
         for code, message, line in info.errors:
             if line is not None and 1 <= line <= len(part.keys):
                 key = part.keys[line - 1]
-                failures[key] = ErrorInfo("bad_request", f"{code}: {message}", 400, 1, None, code)
+                failures[key] = ErrorInfo(ErrorKind.BAD_REQUEST, f"{code}: {message}", 400, 1, None, code)
         return failures
 
     def _missing(self, info: BatchInfo, *, others_named: bool) -> ErrorInfo:
         """The error of a request the batch's files say nothing about."""
         if info.status == "failed" and others_named:
             # Refused because of other lines of its file: send it again without them.
-            return ErrorInfo("server", f"batch {info.id} failed validation because of other requests")
+            return ErrorInfo(ErrorKind.SERVER, f"batch {info.id} failed validation because of other requests")
         if info.status == "failed":
             detail = "; ".join(f"{code}: {message}" for code, message, _ in info.errors) or "no reason given"
             if any(code == "token_limit_exceeded" for code, _, _ in info.errors):
-                return ErrorInfo("rate_limit", f"batch {info.id} was refused: {detail}", None, 1, None)
-            return ErrorInfo("batch_failed", f"batch {info.id} failed validation: {detail}", None, 1, None)
-        return ErrorInfo("invalid_body", f"batch {info.id} ({info.status}) returned no result for it")
+                return ErrorInfo(ErrorKind.RATE_LIMIT, f"batch {info.id} was refused: {detail}", None, 1)
+            # Not journaled (only lines named by the server are): a re-run sends them again.
+            return ErrorInfo(ErrorKind.BAD_REQUEST, f"batch {info.id} failed validation: {detail}", None, 1)
+        return ErrorInfo(ErrorKind.INVALID_BODY, f"batch {info.id} ({info.status}) returned no result for it")
 
     def _retryable(self, part: Part, info: BatchInfo, key: str, error: ErrorInfo) -> bool:
         if self._cancelling or part.cancel_requested or self.stopped_reason is not None:
             return False
-        if error.kind == "rate_limit" and any(code == "token_limit_exceeded" for code, _, _ in info.errors):
+        if error.kind == ErrorKind.RATE_LIMIT and any(
+            code == "token_limit_exceeded" for code, _, _ in info.errors
+        ):
             # Refused for the enqueued-token limit: wait for a batch of ours to finish, then resend.
             return self._rounds[key] < max(self.config.max_rounds, 1) * 10
         return error.kind in RETRYABLE_KINDS and self._rounds[key] < self.config.max_rounds
@@ -569,7 +583,7 @@ class BatchRunner:
         if journal:
             self.journal.append(result)
         self._counters.failed += 1
-        self._errors[error.kind] += 1
+        self._errors[str(error.kind)] += 1
         self._deliver(result)
         return result
 
@@ -591,9 +605,8 @@ class BatchRunner:
             self.stopped_reason = "budget"
             queued, self._queue = self._queue, {}
             for key, request in queued.items():
-                self._final(
-                    key, request, ErrorInfo("budget", "not run: the token or cost budget was reached")
-                )
+                budget = ErrorInfo(ErrorKind.BUDGET, "not run: the token or cost budget was reached")
+                self._final(key, request, budget)
 
     # -- cancelling -----------------------------------------------------------------------------
 
@@ -607,7 +620,7 @@ class BatchRunner:
         self._cancelling = True
         queued, self._queue = self._queue, {}
         for key, request in queued.items():
-            self._final(key, request, ErrorInfo("cancelled", "not run: the batch job was cancelled"))
+            self._final(key, request, ErrorInfo(ErrorKind.CANCELLED, "not run: the batch job was cancelled"))
         asked = 0
         for part in list(self.ledger.open_parts()):
             if part.batch_id is None:

@@ -272,7 +272,7 @@ async def test_api_errors_are_retried(batch_server: BatchServerFactory, tmp_path
             engine_config(server),
             journal=tmp_path / "j.jsonl",
             config=fast_batches(max_requests_per_file=5),
-            retry=RetryPolicy(max_retries=20, wait=False),
+            retry=RetryPolicy(max_retries=20, base=0.0, cap=0.0),
         ) as runner:
             stats = await runner.run(prompts(25))
             retries = runner.client.retries
