@@ -3,6 +3,11 @@
 Formats: prompt-completion (several prompt templates drawn at random per instance), alpaca
 (instruction/input/output), openai-chat (messages) and sharegpt (conversations). Duplicates are
 removed; the same --seed gives the same file.
+
+--to jsonl (default) or parquet writes one file; --to hf writes a dataset folder: README.md (a
+dataset card with YAML metadata, the model, the run's settings, counts and rejections) and
+data/train-00000-of-00001.parquet, loadable with datasets.load_dataset(FOLDER). Parquet needs
+pyarrow (pip install 'selfinstruct[parquet]').
 """
 
 from __future__ import annotations
@@ -27,8 +32,16 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, help="a run directory written by 'selfinstruct run'")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output JSONL")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="output file (a folder with --to hf)"
+    )
     parser.add_argument("--format", choices=_FORMATS, default="alpaca", help="record format (alpaca)")
+    parser.add_argument(
+        "--to",
+        choices=("jsonl", "parquet", "hf"),
+        default="jsonl",
+        help="jsonl file (default), parquet file, or hf: a dataset folder with a card and Parquet data",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for template choice (prompt-completion)")
     parser.add_argument("--include-seeds", action="store_true", help="also export the seed tasks first")
     parser.add_argument("--seeds", type=Path, default=None, help="seed file (default: the run's, else ours)")
@@ -59,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         include_seeds=args.include_seeds,
         seeds_path=seeds,
+        to=args.to,
     )
     print(
-        f"wrote {summary.written:,} {args.format} records from {summary.tasks:,} tasks to {summary.path} "
+        f"wrote {summary.written:,} {args.format} records ({args.to}) from {summary.tasks:,} tasks to "
+        f"{summary.path} "
         f"({summary.duplicates:,} duplicates removed)"
     )
     return 0

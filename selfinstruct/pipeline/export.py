@@ -1,7 +1,10 @@
 """Export a run's tasks for fine-tuning: prompt-completion, alpaca, openai-chat and sharegpt.
 
 Each instance becomes one record; exact duplicates (same instruction, input and output) are
-written once. With the same ``seed`` the output is byte-for-byte the same.
+written once. With the same ``seed`` the output is byte-for-byte the same. Written as JSONL, as
+Parquet (``parquet``), or as a dataset folder (``hf``: ``README.md`` dataset card with YAML
+metadata and ``data/train-00000-of-00001.parquet``, what the Hugging Face Hub and
+``datasets.load_dataset(FOLDER)`` read).
 """
 
 from __future__ import annotations
@@ -14,11 +17,24 @@ from typing import Any
 
 from ..errors import ConfigError, InputError
 from ..jsonl import atomic_write, dumps_line
+from .card import dataset_card, read_card_facts
+from .parquet import write_parquet
 from .seeds import SeedTask, load_seed_tasks
 
-__all__ = ["FORMATS", "PROMPT_TEMPLATES", "ExportSummary", "export_records", "export_run", "iter_tasks"]
+__all__ = [
+    "DESTINATIONS",
+    "FORMATS",
+    "PROMPT_TEMPLATES",
+    "ExportSummary",
+    "export_records",
+    "export_run",
+    "iter_tasks",
+]
 
 FORMATS = ("prompt-completion", "alpaca", "openai-chat", "sharegpt")
+#: What ``export_run`` writes: a JSONL file, a Parquet file, or a dataset folder with a card.
+DESTINATIONS = ("jsonl", "parquet", "hf")
+_DATA_FILE = "data/train-00000-of-00001.parquet"
 
 #: Prompt/completion templates (ours): (template with input, template without input). One is
 #: drawn at random per instance so a fine-tuned model does not overfit one layout.
@@ -105,13 +121,19 @@ def export_run(
     seed: int = 0,
     include_seeds: bool = False,
     seeds_path: str | Path | None = None,
+    to: str = "jsonl",
 ) -> ExportSummary:
     """Export ``RUN_DIR/tasks.jsonl`` (and optionally the seed tasks first) to ``out`` atomically.
 
+    ``to`` is ``jsonl`` (a file), ``parquet`` (a file) or ``hf`` (``out`` is a folder: a
+    ``README.md`` dataset card and ``data/train-00000-of-00001.parquet``). Parquet needs pyarrow.
+
     Raises:
         InputError: the run has no ``tasks.jsonl`` (not finished yet) or a line is malformed.
-        ConfigError: unknown format.
+        ConfigError: unknown format or destination, or pyarrow missing for Parquet.
     """
+    if to not in DESTINATIONS:
+        raise ConfigError(f"unknown export destination {to!r}; choose one of {', '.join(DESTINATIONS)}")
     tasks_path = Path(run_dir) / "tasks.jsonl"
     if not tasks_path.exists():
         raise InputError("no tasks.jsonl: the run has not finished (re-run it to resume)", path=tasks_path)
@@ -121,7 +143,35 @@ def export_run(
     if tasks_path.stat().st_size:
         tasks.extend(iter_tasks(tasks_path))
     records, duplicates = export_records(tasks, fmt, seed=seed)
-    with atomic_write(out) as handle:
-        for record in records:
-            handle.write(dumps_line(record))
-    return ExportSummary(written=len(records), duplicates=duplicates, tasks=len(tasks), path=str(out))
+    summary = ExportSummary(written=len(records), duplicates=duplicates, tasks=len(tasks), path=str(out))
+    if to == "parquet":
+        write_parquet(records, fmt, out)
+    elif to == "hf":
+        _write_folder(Path(run_dir), Path(out), records, summary, fmt=fmt, seed=seed)
+    else:
+        with atomic_write(out) as handle:
+            for record in records:
+                handle.write(dumps_line(record))
+    return summary
+
+
+def _write_folder(
+    run_dir: Path, out: Path, records: list[dict[str, Any]], summary: ExportSummary, *, fmt: str, seed: int
+) -> None:
+    """A dataset folder: the Parquet data file, then the card that describes it."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; the 'hf' export writes a folder (give a directory path)")
+    num_bytes = write_parquet(records, fmt, out / _DATA_FILE)
+    card = dataset_card(
+        read_card_facts(run_dir),
+        fmt=fmt,
+        data_files=[_DATA_FILE],
+        records=summary.written,
+        duplicates=summary.duplicates,
+        tasks=summary.tasks,
+        num_bytes=num_bytes,
+        export_seed=seed,
+        title=f"{run_dir.resolve().name} ({fmt})",
+    )
+    with atomic_write(out / "README.md") as handle:
+        handle.write(card.encode())
