@@ -1,0 +1,136 @@
+"""``dedup_file_ray`` on a local Ray (2 CPUs) against the local ``selfinstruct dedup``, byte for byte."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ray_helpers import corpora, ray_options, run_local, write_records
+
+from selfinstruct.distributed import RayDedupProgress, dedup_file_ray
+from selfinstruct.errors import InputError
+
+ray = pytest.importorskip("ray")
+
+POOL = ["Write a poem about the sea.", "Tell a story about a cat."]
+TEXTS = [
+    "Write a poem about the sea!",
+    "Give three tips for staying healthy.",
+    "give 3 tips for staying healthy",
+    "Translate the sentence into French.",
+    "Write a short poem about the sea.",
+    "Tell a short story about a cat.",
+    "Translate this sentence into French.",
+    "",
+    "Give three tips for staying healthy!",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    """One private 2-CPU Ray on loopback for the module (starting one takes seconds)."""
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def same_as_local(
+    tmp_path: Path,
+    input_path: Path,
+    *extra: str,
+    against: tuple[Path, ...] = (),
+    blocks: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run both; assert equal outputs and rejects; return the distributed result."""
+    out, rej = tmp_path / "local.jsonl", tmp_path / "local_rejects.jsonl"
+    assert run_local(input_path, out, rej, *extra, against=against) == 0
+    ray_out, ray_rej = tmp_path / "ray.jsonl", tmp_path / "ray_rejects.jsonl"
+    result = dedup_file_ray(
+        input_path, ray_out, rejects=ray_rej, against=against, blocks=blocks, **ray_options(extra), **kwargs
+    )
+    assert ray_out.read_bytes() == out.read_bytes()
+    assert ray_rej.read_bytes() == rej.read_bytes()
+    return result
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3, 9])
+def test_same_output_as_local_with_a_pool(tmp_path: Path, blocks: int) -> None:
+    """Kept lines and rejects (nearest in the pool or the input) equal the local command's."""
+    input_path = write_records(tmp_path / "in.jsonl", TEXTS)
+    pool = write_records(tmp_path / "pool.jsonl", POOL)
+    result = same_as_local(tmp_path, input_path, against=(pool,), blocks=blocks)
+    assert (result.read, result.kept, result.rejected, result.pooled) == (9, 3, 6, 2)
+    assert 1 <= result.blocks <= blocks  # byte cuts landing in one line make one range
+    assert (result.blocks > 1) == (blocks > 1)
+    assert result.pairs >= 5
+
+
+@given(texts=corpora, pool=corpora, blocks=st.integers(1, 5), threshold=st.sampled_from([0.7, 0.5]))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_same_output_as_local_on_near_duplicate_corpora(
+    tmp_path: Path, texts: list[str], pool: list[str], blocks: int, threshold: float
+) -> None:
+    """Hypothesis corpora dense in near-duplicates: identical outputs for any number of blocks."""
+    input_path = write_records(tmp_path / "in.jsonl", texts)
+    pools = (write_records(tmp_path / "pool.jsonl", pool),) if pool else ()
+    same_as_local(tmp_path, input_path, "--threshold", str(threshold), against=pools, blocks=blocks)
+
+
+def test_original_rule_and_unicode_tokenizer(tmp_path: Path) -> None:
+    """The other rule and tokenizer give the local answers too."""
+    input_path = write_records(tmp_path / "in.jsonl", [*TEXTS, "東京 大阪", "東京 大阪 京都"])
+    same_as_local(tmp_path, input_path, "--rule", "original", "--tokenizer", "unicode", blocks=3)
+
+
+def test_skipped_lines_are_counted_like_local(tmp_path: Path) -> None:
+    """With skip_invalid, broken and field-less lines are skipped and counted; outputs still equal."""
+    input_path = tmp_path / "in.jsonl"
+    input_path.write_bytes(
+        b'{"instruction": "write a poem about the sea"}\n{broken\n\n{"other": 1}\n'
+        b'{"instruction": "write a poem about the sea!"}\n[1]\n{"instruction": "tell a story"}'
+    )
+    result = same_as_local(tmp_path, input_path, "--skip-invalid", blocks=3)
+    assert (result.read, result.kept, result.rejected, result.invalid) == (3, 2, 1, 3)
+    assert result.invalid_examples[0].startswith(f"{input_path}:2: invalid JSON")
+
+
+def test_first_bad_line_is_the_error(tmp_path: Path) -> None:
+    """Without skip_invalid the error names the first bad line, as the local command does."""
+    input_path = tmp_path / "in.jsonl"
+    input_path.write_bytes(b'{"instruction": "a"}\n' * 50 + b'{"other": 1}\n' + b"{broken\n" * 3)
+    with pytest.raises(InputError, match=r"in\.jsonl:51: field 'instruction' is missing"):
+        dedup_file_ray(input_path, tmp_path / "out.jsonl", blocks=4)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_empty_input_and_progress(tmp_path: Path) -> None:
+    """An empty file gives an empty output; progress reports each stage on a real file."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    result = dedup_file_ray(empty, tmp_path / "out.jsonl")
+    assert (result.read, result.kept) == (0, 0)
+    assert (tmp_path / "out.jsonl").read_bytes() == b""
+
+    seen: list[RayDedupProgress] = []
+    input_path = write_records(tmp_path / "in.jsonl", TEXTS * 3)
+    result = dedup_file_ray(input_path, tmp_path / "out.jsonl", blocks=3, progress=seen.append)
+    assert {p.stage for p in seen} >= {"read", "join"}
+    joins = [p for p in seen if p.stage == "join"]
+    assert joins[-1].pairs == result.pairs
+    assert max(p.done for p in joins) == max(p.total for p in joins)
+    assert len(result.joins) == 6  # 3 self-joins and 3 cross joins
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    """A missing input or pool is named in the error."""
+    with pytest.raises(InputError, match="no such file"):
+        dedup_file_ray(tmp_path / "nope.jsonl", tmp_path / "out.jsonl")
