@@ -6,13 +6,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..engine.config import DISCOUNT_RATE
 from ..errors import ConfigError
 from .files import MAX_BYTES, MAX_REQUESTS, FileLimits
 
 __all__ = ["BATCH_DISCOUNT", "BatchConfig"]
 
-#: What the Batch API (and the flex tier) costs relative to the standard price (OpenAI: 50%).
-BATCH_DISCOUNT = 0.5
+#: What the Batch API costs relative to the standard price (OpenAI: 50%, as the flex tier).
+BATCH_DISCOUNT = DISCOUNT_RATE
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -569,7 +569,8 @@ class BatchRunner:
         if usage is not None:
             counters.prompt_tokens += usage.prompt_tokens
             counters.completion_tokens += usage.completion_tokens
-            standard = self.engine_config.cost(usage.prompt_tokens, usage.completion_tokens)
+            config = self.engine_config
+            standard = config.cost(usage.prompt_tokens, usage.completion_tokens) / config.price_factor
             counters.cost += standard * self.config.discount
         self._deliver(result)
 

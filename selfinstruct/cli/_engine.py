@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError
 from . import configured_base_urls
@@ -31,12 +31,16 @@ __all__ = [
     "check_engine_arguments",
     "engine_config_from_args",
     "engine_endpoint",
+    "request_fields",
     "run_until_sigterm",
 ]
 
 T = TypeVar("T")
 
 REMOTE_CONCURRENCY = 64
+DEFAULT_TIMEOUT = 120.0
+# OpenAI's advice for flex: it queues, so allow an attempt up to 15 minutes.
+FLEX_TIMEOUT = 900.0
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +70,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rpm", type=float, default=None, help="requests per minute, per endpoint")
     group.add_argument("--tpm", type=float, default=None, help="tokens per minute, per endpoint")
     group.add_argument("--max-retries", type=int, default=6, help="retries per request (default 6)")
-    group.add_argument("--timeout", type=float, default=120.0, help="seconds per attempt (default 120)")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g}; {FLEX_TIMEOUT:g} with --service-tier flex)",
+    )
     group.add_argument("--no-adaptive", action="store_true", help="keep concurrency fixed (no AIMD)")
     group.add_argument(
         "--max-total-tokens", type=int, default=None, help="stop once this many tokens are used"
@@ -76,6 +85,23 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--price-in", type=float, default=None, help="USD per 1M input tokens")
     group.add_argument("--price-out", type=float, default=None, help="USD per 1M output tokens")
+    group.add_argument(
+        "--service-tier",
+        default=None,
+        metavar="TIER",
+        help="sent as service_tier with every request (OpenAI: auto, default, flex, priority); flex is "
+        "billed at half price (the cost counts it so), answers slowly and may answer 429 'resource "
+        "unavailable', which is handled as congestion (fewer requests in flight, retried with backoff)",
+    )
+    group.add_argument(
+        "--param",
+        action="append",
+        dest="params",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other request field the server accepts, sent with every request; VALUE is read as "
+        "JSON when it parses, else as a string (--param seed=7 --param top_k=40 --param user=me)",
+    )
 
 
 def _prices(args: argparse.Namespace) -> tuple[float, float] | None:
@@ -86,9 +112,37 @@ def _prices(args: argparse.Namespace) -> tuple[float, float] | None:
     return None if args.price_in is None else (args.price_in, args.price_out)
 
 
+def _timeout(args: argparse.Namespace) -> float:
+    if args.timeout is not None:
+        return float(args.timeout)
+    return FLEX_TIMEOUT if args.service_tier == "flex" else DEFAULT_TIMEOUT
+
+
+def request_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The request fields ``--param KEY=VALUE`` and ``--service-tier`` add to every request."""
+    import orjson
+
+    fields: dict[str, Any] = {}
+    for item in args.params or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r}: write KEY=VALUE, e.g. --param seed=7")
+        if key in ("model", "prompt", "messages", "stream", "n"):
+            raise ConfigError(f"--param {key}=...: {key} is set by selfinstruct, not by --param")
+        try:
+            fields[key] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            fields[key] = raw
+    if args.service_tier:
+        fields["service_tier"] = args.service_tier
+    return fields
+
+
 def check_engine_arguments(args: argparse.Namespace) -> None:
     """Reject flag combinations that cannot work, before anything starts (says what to change)."""
     _prices(args)
+    request_fields(args)
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError("--concurrency must be >= 1")
 
@@ -106,11 +160,12 @@ def engine_config_from_args(
         rpm=args.rpm,
         tpm=args.tpm,
         max_retries=args.max_retries,
-        timeout=args.timeout,
+        timeout=_timeout(args),
         adaptive=not args.no_adaptive,
         max_total_tokens=args.max_total_tokens,
         max_cost=args.max_cost,
         prices=_prices(args),
+        default_params=request_fields(args),
     )
 
 

@@ -10,9 +10,13 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_BASE_URL", "EngineConfig"]
+__all__ = ["DEFAULT_BASE_URL", "DISCOUNTED_TIER", "DISCOUNT_RATE", "EngineConfig"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: What OpenAI's Batch API and its ``flex`` service tier cost as a share of the standard price.
+DISCOUNT_RATE = 0.5
+#: The ``service_tier`` billed at ``DISCOUNT_RATE``.
+DISCOUNTED_TIER = "flex"
 
 
 def _default_base_urls() -> tuple[str, ...]:
@@ -39,8 +43,10 @@ class EngineConfig:
         timeout: seconds per attempt.
         adaptive: shrink the in-flight window on 429/503/timeouts and grow it back (AIMD).
         max_total_tokens, max_cost: stop the job cleanly once reached (cost needs ``prices``).
-        prices: (input, output) USD per 1M tokens, for the running cost.
-        default_params: sampling params merged under each request's own params.
+        prices: (input, output) USD per 1M tokens at the standard rate, for the running cost
+            (``service_tier: "flex"`` in ``default_params`` is counted at ``DISCOUNT_RATE``).
+        default_params: request fields merged under each request's own params (sampling
+            params, ``service_tier``, anything else the server accepts).
         backoff_base, backoff_max: exponential backoff with full jitter: uniform(0, min(max, base*2**k)).
         completion_estimate: tokens assumed for the answer when a request sets no ``max_tokens``
             (the token limiter counts prompt + max_tokens before the call, actual usage after).
@@ -109,9 +115,14 @@ class EngineConfig:
         if self.completion_estimate < 0:
             raise ConfigError("completion_estimate must be >= 0")
 
+    @property
+    def price_factor(self) -> float:
+        """The share of the standard price these requests are billed at (flex: ``DISCOUNT_RATE``)."""
+        return DISCOUNT_RATE if self.default_params.get("service_tier") == DISCOUNTED_TIER else 1.0
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """USD for the given tokens at ``prices`` (0 when no prices are set)."""
+        """USD for the given tokens at ``prices`` and the tier's rate (0 when no prices are set)."""
         if self.prices is None:
             return 0.0
         price_in, price_out = self.prices
-        return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
+        return self.price_factor * (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
