@@ -7,6 +7,8 @@ that the command line starts fast):
 - engine: ``Engine``, ``EngineConfig``, ``Request``, ``Result``, ``Usage``, ``ErrorInfo``,
   ``EngineStats``, ``RateLimiter``, ``RetryPolicy``, ``read_journal``, ``complete_file``,
   ``CompleteReport``
+- batch (OpenAI's Batch API, half price): ``BatchRunner``, ``BatchConfig``, ``BatchStats``,
+  ``complete_file_in_batches``, ``BatchCompleteReport``
 - pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``load_seed_tasks``, ``SeedTask``,
   ``export_run``, ``load_stats``, ``format_stats``
 - local model: ``serve_local_model``, ``LocalModel``, ``find_default_model``
@@ -33,6 +35,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .batch import BatchCompleteReport, BatchConfig, BatchRunner, BatchStats, complete_file_in_batches
     from .dedup import Match, NoveltyIndex, rouge_l, rouge_l_tokens, similar_pairs, tokenize
     from .engine import (
         CompleteReport,
@@ -63,6 +66,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["BatchCompleteReport", "BatchConfig", "BatchRunner", "BatchStats", "complete_file_in_batches"],
+        ".batch",
+    ),
     **dict.fromkeys(
         ["Match", "NoveltyIndex", "rouge_l", "rouge_l_tokens", "similar_pairs", "tokenize"], ".dedup"
     ),
@@ -101,6 +108,10 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "APIError",
+    "BatchCompleteReport",
+    "BatchConfig",
+    "BatchRunner",
+    "BatchStats",
     "BudgetExceededError",
     "CompleteReport",
     "ConfigError",
@@ -128,6 +139,7 @@ __all__ = [
     "TransportError",
     "Usage",
     "complete_file",
+    "complete_file_in_batches",
     "export_run",
     "find_default_model",
     "format_stats",

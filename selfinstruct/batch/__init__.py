@@ -10,10 +10,11 @@ land in the same journal as online answers, keyed the same way.
 
 Modules: ``files`` (input lines and splitting), ``client`` (the Files/Batches endpoints),
 ``ledger`` (what was submitted), ``results`` (output and error files), ``config``,
-``runner`` (the ``BatchRunner``).
+``runner`` (the ``BatchRunner``), ``complete`` (``complete_file_in_batches``).
 """
 
 from .client import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchClient, BatchInfo, BatchStatus
+from .complete import BatchCompleteReport, complete_file_in_batches
 from .config import BATCH_DISCOUNT, BatchConfig
 from .files import FileLimits, batch_line, split_into_files
 from .ledger import Ledger, Part
@@ -25,6 +26,7 @@ __all__ = [
     "BATCH_DISCOUNT",
     "TERMINAL_STATUSES",
     "BatchClient",
+    "BatchCompleteReport",
     "BatchConfig",
     "BatchInfo",
     "BatchRunner",
@@ -35,6 +37,7 @@ __all__ = [
     "LineOutcome",
     "Part",
     "batch_line",
+    "complete_file_in_batches",
     "ledger_path",
     "parse_result_line",
     "split_into_files",

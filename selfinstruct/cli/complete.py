@@ -5,6 +5,11 @@ optional sampling parameters (temperature, max_tokens, stop, n, ...). The output
 input id, in input order: text, finish_reason and usage, or an error. Results are journaled beside
 the output (``OUT.journal``) as they arrive, so re-running the same command resumes; the output
 itself is written atomically at the end. The library call is ``selfinstruct.complete_file``.
+
+With --batch the requests go through OpenAI's Batch API at half the price (answers within 24 h):
+the output file is the same. Each batch id is recorded (OUT.batches.jsonl) before anything else,
+so re-running the same command after a kill polls the same batches instead of paying again;
+--batch-cancel cancels them. The library call is ``selfinstruct.complete_file_in_batches``.
 """
 
 from __future__ import annotations
@@ -15,10 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..batch import BatchCompleteReport
     from ..engine import EngineStats
     from ..engine.files import CompleteProgress, CompleteReport
 
-from . import help_text
+from . import configured_base_urls, help_text
+from ._batch import (
+    BatchProgress,
+    add_batch_arguments,
+    batch_config_from_args,
+    batch_summary,
+    check_batch_arguments,
+)
 from ._engine import (
     Terminated,
     add_engine_arguments,
@@ -48,6 +61,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--journal", type=Path, default=None, help="journal path (default OUTPUT.journal)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     add_engine_arguments(parser)
+    add_batch_arguments(parser, cancel=True)
 
 
 def _summary(stats: EngineStats, elapsed: float) -> str:
@@ -106,13 +120,77 @@ def _report(report: CompleteReport) -> int:
     return 0
 
 
+def _report_batch(report: BatchCompleteReport) -> int:
+    print(f"selfinstruct complete: {batch_summary(report.stats, report.elapsed)}", file=sys.stderr)
+    if report.cancelled:
+        print(f"selfinstruct complete: {report.cancelled:,} batches cancelled", file=sys.stderr)
+    print(f"selfinstruct complete: wrote {report.lines:,} lines to {report.output}", file=sys.stderr)
+    errors = report.errors
+    if errors:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))
+        again = "--batch" if not report.cancelled else "the command with --batch"
+        print(
+            f"selfinstruct complete: {sum(errors.values()):,} requests failed ({kinds}); "
+            f"re-run {again} to send them again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _run_batch(args: argparse.Namespace, journal_path: Path) -> int:
+    from ..batch import complete_file_in_batches
+    from ._engine import engine_config_from_args
+
+    batch_config = batch_config_from_args(args)
+    config = engine_config_from_args(
+        args, model=args.model, base_urls=configured_base_urls(args.base_urls), concurrency=1
+    )
+    display = BatchProgress(not args.no_progress, label="selfinstruct complete")
+
+    async def main() -> BatchCompleteReport:
+        from ..engine import probe_endpoints
+
+        await probe_endpoints(config.base_urls, api_key=config.api_key)
+        return await complete_file_in_batches(
+            args.input,
+            args.output,
+            engine_config=config,
+            batch_config=batch_config,
+            chat=args.chat,
+            journal=journal_path,
+            progress=display,
+            cancel=args.batch_cancel,
+        )
+
+    try:
+        report = run_until_sigterm(main)
+    except Terminated:
+        print(
+            "selfinstruct complete: stopped by SIGTERM; the batches keep running at the provider: "
+            "re-run the same command to collect their answers, or cancel them with --batch-cancel; "
+            f"answers collected so far are in {journal_path}",
+            file=sys.stderr,
+        )
+        return 143
+    finally:
+        display.close()
+    return _report_batch(report)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command; 0 when every request succeeded, 1 when some failed (see the output)."""
     from ..engine.files import complete_file, count_requests
+    from ..errors import ConfigError
 
     check_engine_arguments(args)
+    check_batch_arguments(args)
     journal_path = args.journal or args.output.with_name(args.output.name + ".journal")
     total = count_requests(args.input, chat=args.chat)  # bad input fails before any model starts
+    if args.batch or args.batch_cancel:
+        if not args.model:
+            raise ConfigError("--model is required with --batch (the Batch API needs a model name)")
+        return _run_batch(args, journal_path)
     bar = _Bar(total, enabled=sys.stderr.isatty() and not args.no_progress)
 
     async def main() -> CompleteReport:
@@ -138,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     return _report(report)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``complete`` on its own (``python -m selfinstruct.cli.complete``), as the dispatcher would."""

@@ -25,7 +25,14 @@ from .journal import Journal
 from .requests import ErrorInfo, Request, Result
 from .stats import EngineStats
 
-__all__ = ["CompleteProgress", "CompleteReport", "complete_file", "count_requests", "read_requests"]
+__all__ = [
+    "CompleteProgress",
+    "CompleteReport",
+    "complete_file",
+    "count_requests",
+    "read_requests",
+    "write_output",
+]
 
 # Fields of an input line that are not sampling parameters.
 _RESERVED = ("id", "prompt", "messages", "meta", "model", "stream")
@@ -150,10 +157,14 @@ def _output_record(ident: Any, results: list[Result]) -> dict[str, Any]:
     }
 
 
-def _write_output(
+def write_output(
     source: Path, output: Path, chat: bool, journal: Journal, unfinished: dict[str, Result]
 ) -> tuple[int, Counter[str]]:
-    """Write the output in input order from the journal and this run's unjournaled failures."""
+    """Write the output in input order from the journal and this run's unjournaled failures.
+
+    Returns (lines written, failed requests by error kind). Shared by ``complete_file`` and the
+    Batch API's ``complete_file_in_batches``, so both write the same file for the same answers.
+    """
     lines = 0
     errors: Counter[str] = Counter()
     with atomic_write(output) as handle:
@@ -211,7 +222,7 @@ async def complete_file(
         if engine.journal is None:
             raise ConfigError("complete_file() needs an engine with a journal (Engine(..., journal=path))")
         unfinished = await _run_requests(engine, read_requests(source, chat=chat), total, progress)
-        lines, errors = _write_output(source, output, chat, engine.journal, unfinished)
+        lines, errors = write_output(source, output, chat, engine.journal, unfinished)
         return CompleteReport(
             output=output,
             journal=engine.journal.path,
