@@ -3,7 +3,8 @@
 The public API, by area (each name is importable from here; sub-packages load on first use so
 that the command line starts fast):
 
-- dedup: ``rouge_l``, ``rouge_l_tokens``, ``tokenize``, ``NoveltyIndex``, ``Match``, ``similar_pairs``
+- dedup: ``rouge_l``, ``rouge_l_tokens``, ``tokenize``, ``NoveltyIndex``, ``Match``, ``similar_pairs``,
+  ``dedup_file``, ``DedupSummary``
 - engine: ``Engine``, ``EngineConfig``, ``Request``, ``Result``, ``Usage``, ``ErrorInfo``,
   ``EngineStats``, ``RateLimiter``, ``RetryPolicy``, ``read_journal``, ``complete_file``,
   ``CompleteReport``
@@ -36,7 +37,16 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .batch import BatchCompleteReport, BatchConfig, BatchRunner, BatchStats, complete_file_in_batches
-    from .dedup import Match, NoveltyIndex, rouge_l, rouge_l_tokens, similar_pairs, tokenize
+    from .dedup import (
+        DedupSummary,
+        Match,
+        NoveltyIndex,
+        dedup_file,
+        rouge_l,
+        rouge_l_tokens,
+        similar_pairs,
+        tokenize,
+    )
     from .engine import (
         CompleteReport,
         Engine,
@@ -71,7 +81,17 @@ _LAZY: dict[str, str] = {
         ".batch",
     ),
     **dict.fromkeys(
-        ["Match", "NoveltyIndex", "rouge_l", "rouge_l_tokens", "similar_pairs", "tokenize"], ".dedup"
+        [
+            "DedupSummary",
+            "Match",
+            "NoveltyIndex",
+            "dedup_file",
+            "rouge_l",
+            "rouge_l_tokens",
+            "similar_pairs",
+            "tokenize",
+        ],
+        ".dedup",
     ),
     **dict.fromkeys(
         [
@@ -115,6 +135,7 @@ __all__ = [
     "BudgetExceededError",
     "CompleteReport",
     "ConfigError",
+    "DedupSummary",
     "Engine",
     "EngineConfig",
     "EngineError",
@@ -140,6 +161,7 @@ __all__ = [
     "Usage",
     "complete_file",
     "complete_file_in_batches",
+    "dedup_file",
     "export_run",
     "find_default_model",
     "format_stats",

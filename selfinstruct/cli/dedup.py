@@ -7,18 +7,19 @@ is kept. Outputs are written atomically (never half a file). Each line of --reje
 {"line", "score", "nearest", "nearest_file", "nearest_line", "record"}: the rejected record, its
 ROUGE-L to the most similar kept (or pool) record, and where that record is.
 
+All cores are used (--workers to change that); the output does not depend on the number.
 Inputs under 64 KB are scored with the plain-Python kernels, which is quicker than loading Numba
-(about a second); the answers are the same.
+(about a second); the answers are the same. This command is ``selfinstruct.dedup_file`` (see
+``selfinstruct.dedup``) plus argument parsing and printing.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from . import help_text
 
@@ -68,135 +69,52 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="threads checking each batch of lines against the pool (default: 1); same result either way",
+        default=None,
+        help="threads (default: all cores); the output is the same for any number",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
 
-def _count_lines(path: Path) -> int:
-    count = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            count += chunk.count(b"\n")
-    return count
-
-
-_BATCH = 256
-# Below this many input bytes the plain-Python kernels finish before Numba would have loaded.
-_SMALL_INPUT = 64 * 1024
-
-
 def run(args: argparse.Namespace) -> int:
-    """Deduplicate ``args.input`` into ``args.output``; print a one-line summary."""
-    from ..dedup import NoveltyIndex
-    from ..errors import ConfigError, InputError
-    from ..jsonl import ReadStats, atomic_write, dumps_line, iter_jsonl
+    """Deduplicate ``args.input`` into ``args.output`` with ``dedup_file``; print a one-line summary."""
+    from ..dedup import dedup_file
 
-    started = time.perf_counter()
-    workers = args.workers
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    for path in [*args.against, args.input]:
-        if not path.is_file():
-            raise InputError("no such file", path=path)
-    small = sum(path.stat().st_size for path in [*args.against, args.input]) < _SMALL_INPUT
-    index = NoveltyIndex(
-        threshold=args.threshold,
-        tokenizer=args.tokenizer,
-        use_stemmer=args.stemmer,
-        rule=args.rule,
-        backend="python" if small else "auto",
-    )
-    field: str = args.field
-    # Where each pool item came from, by index id: (file, line).
-    origin: list[tuple[str, int]] = []
-    stats = ReadStats()
-
-    def text_of(record: dict[str, Any], path: Path, line: int) -> str | None:
-        value = record.get(field)
-        if isinstance(value, str):
-            return value
-        problem = "missing" if value is None else f"not a string ({type(value).__name__})"
-        error = InputError(f"field {field!r} is {problem}", path=path, line=line)
-        if not args.skip_invalid:
-            raise error
-        stats.note_invalid(error)
-        return None
-
-    pooled = 0
-    for path in args.against:
-        for line, record in iter_jsonl(path, skip_invalid=args.skip_invalid, stats=stats):
-            text = text_of(record, path, line)
-            if text is not None:
-                index.add(text)
-                origin.append((str(path), line))
-                pooled += 1
-
-    read = kept = rejected = 0
-    progress: Any = None
     with ExitStack() as stack:
-        out: IO[bytes] = stack.enter_context(atomic_write(args.output))
-        rejects: IO[bytes] | None = None
-        if args.rejects is not None:
-            rejects = stack.enter_context(atomic_write(args.rejects))
-        if sys.stderr.isatty() and not args.no_progress:
-            from tqdm import tqdm
+        bars: dict[str, Any] = {}
 
-            progress = stack.enter_context(
-                tqdm(total=_count_lines(args.input), unit=" lines", desc="dedup", file=sys.stderr)
-            )
-        source = str(args.input)
-        batch: list[tuple[int, dict[str, Any], str]] = []
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                from tqdm import tqdm
 
-        def settle() -> None:
-            nonlocal kept, rejected
-            matches = index.check_batch([text for _, _, text in batch], workers=workers)
-            for (line, record, _), match in zip(batch, matches, strict=True):
-                if match.novel:
-                    kept += 1
-                    origin.append((source, line))
-                    out.write(dumps_line(record))
-                    continue
-                rejected += 1
-                if rejects is not None:
-                    where = origin[match.nearest] if match.nearest is not None else (None, None)
-                    rejects.write(
-                        dumps_line(
-                            {
-                                "line": line,
-                                "score": match.score,
-                                "nearest": match.nearest_text,
-                                "nearest_file": where[0],
-                                "nearest_line": where[1],
-                                "record": record,
-                            }
-                        )
-                    )
-            if progress is not None:
-                progress.update(max(0, batch[-1][0] - progress.n))
-            batch.clear()
+                for bar in bars.values():
+                    bar.close()
+                unit = " lines" if stage == "read" else " records"
+                bars[stage] = stack.enter_context(tqdm(total=total, unit=unit, desc=stage, file=sys.stderr))
+            bar = bars[stage]
+            bar.update(max(0, done - bar.n))
 
-        for line, record in iter_jsonl(args.input, skip_invalid=args.skip_invalid, stats=stats):
-            text = text_of(record, args.input, line)
-            if text is None:
-                continue
-            read += 1
-            batch.append((line, record, text))
-            if len(batch) == _BATCH:
-                settle()
-        if batch:
-            settle()
-        if progress is not None:
-            progress.update(max(0, progress.total - progress.n))
-    seconds = time.perf_counter() - started
-    summary = f"dedup: read {read}, kept {kept}, rejected {rejected}"
+        show = sys.stderr.isatty() and not args.no_progress
+        summary = dedup_file(
+            args.input,
+            args.output,
+            field=args.field,
+            threshold=args.threshold,
+            against=args.against,
+            rejects=args.rejects,
+            tokenizer=args.tokenizer,
+            stemmer=args.stemmer,
+            rule=args.rule,
+            skip_invalid=args.skip_invalid,
+            workers=args.workers,
+            progress=progress if show else None,
+        )
+    line = f"dedup: read {summary.read}, kept {summary.kept}, rejected {summary.rejected}"
     if args.against:
-        summary += f" (against a pool of {pooled})"
-    if stats.invalid:
-        summary += f", skipped {stats.invalid} invalid"
-    summary += f" in {seconds:.2f} s -> {args.output}"
-    print(summary)
-    for example in stats.examples:
+        line += f" (against a pool of {summary.pooled})"
+    if summary.invalid:
+        line += f", skipped {summary.invalid} invalid"
+    line += f" in {summary.seconds:.2f} s on {summary.workers} threads -> {args.output}"
+    print(line)
+    for example in summary.examples:
         print(f"  skipped: {example}", file=sys.stderr)
     return 0

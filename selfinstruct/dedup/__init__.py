@@ -13,24 +13,30 @@
 decisions as scoring a candidate against every pool item with rouge-score, without doing so.
 ``similar_pairs(left, right=None)`` lists every pair the keep-first rule treats as duplicates
 (an exact prefix-filter join, all cores); ``tokenize_block`` tokenizes texts once for it.
+``dedup_file(input, output)`` is the exact keep-first dedup of a JSONL file (all cores, same
+output for any number), the library side of ``selfinstruct dedup``.
 ``kernel_name()`` names the LCS implementation in use ("numba", or "python" for the plain twin);
 the compiled kernels load on first use.
 """
 
 from ._backend import kernel_name
 from ._blocks import TokenBlock, tokenize_block
+from ._file import DedupSummary, ProgressCallback, dedup_file
 from ._index import IndexConfig, IndexStatistics, Match, NoveltyIndex
 from ._join import similar_pairs
 from ._score import lcs_tokens, rouge_l, rouge_l_tokens
 from ._tokenize import TOKENIZERS, tokenize
 
 __all__ = [
+    "DedupSummary",
+    "ProgressCallback",
     "TOKENIZERS",
     "IndexConfig",
     "IndexStatistics",
     "Match",
     "NoveltyIndex",
     "TokenBlock",
+    "dedup_file",
     "lcs_tokens",
     "rouge_l",
     "kernel_name",

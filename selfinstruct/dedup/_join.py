@@ -21,9 +21,21 @@ from ._backend import get_prefix
 from ._blocks import TokenBlock, _as_block, align
 from ._tokenize import TOKENIZERS
 
-__all__ = ["default_workers", "similar_pairs", "token_rank"]
+__all__ = ["Workers", "default_workers", "similar_pairs", "token_rank", "validate"]
 
 RULES = ("paper", "original")
+# The LCS bit masks of one text take (distinct tokens) x (length / 64) words; above this many
+# bytes a text is compared only with identical texts (longer near-duplicates are an error).
+MASK_BUDGET = 64 << 20
+
+
+def too_long_message(row: int, offsets: np.ndarray) -> str:
+    """Why row ``row`` could not be compared exactly (its bit masks exceed ``MASK_BUDGET``)."""
+    length = int(offsets[row + 1] - offsets[row])
+    return (
+        f"text {row} has {length} tokens and a near-duplicate that is not identical; comparing "
+        f"them exactly needs more than {MASK_BUDGET >> 20} MiB of LCS bit masks (split or drop it)"
+    )
 
 
 def default_workers() -> int:
@@ -60,26 +72,45 @@ def token_rank(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
     return rank
 
 
-def run_chunks(
-    total: int, workers: int, job: Callable[[int, int, dict[str, Any]], Any], *, min_chunk: int = 64
-) -> list[Any]:
-    """Run ``job(lo, hi, scratch)`` over [0, total) in chunks on ``workers`` threads, results in order.
+class Workers:
+    """A thread pool that runs chunked kernel calls, each thread with its own scratch dict.
 
-    ``scratch`` is a dict private to the calling thread (for per-thread arrays).
+    Use as a context manager; ``map_chunks`` may be called many times (threads and their scratch
+    arrays are reused).
     """
-    if workers <= 1 or total < 2 * min_chunk:
-        return [job(0, total, {})]
-    size = max(min_chunk, -(-total // (workers * 8)))
-    bounds = [(lo, min(total, lo + size)) for lo in range(0, total, size)]
-    local = threading.local()
 
-    def run(bound: tuple[int, int]) -> Any:
-        if not hasattr(local, "scratch"):
-            local.scratch = {}
-        return job(bound[0], bound[1], local.scratch)
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, bounds))
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def _scratch(self) -> dict[str, Any]:
+        if not hasattr(self._local, "scratch"):
+            self._local.scratch = {}
+        return self._local.scratch
+
+    def map_chunks(
+        self,
+        lo: int,
+        hi: int,
+        job: Callable[[int, int, dict[str, Any]], Any],
+        *,
+        min_chunk: int = 64,
+    ) -> list[Any]:
+        """``job(a, b, scratch)`` over chunks of [lo, hi), results in chunk order."""
+        total = hi - lo
+        if self._pool is None or total < 2 * min_chunk:
+            return [job(lo, hi, self._scratch())]
+        size = max(min_chunk, -(-total // (self.workers * 8)))
+        bounds = [(a, min(hi, a + size)) for a in range(lo, hi, size)]
+        return list(self._pool.map(lambda bound: job(bound[0], bound[1], self._scratch()), bounds))
 
 
 def similar_pairs(
@@ -132,8 +163,9 @@ def similar_pairs(
     every_token = np.concatenate([base.tokens, query_tokens]) if len(blocks) == 2 else base.tokens
     rank = token_rank(every_token, n_vocab)
     p_off, p_row, p_len, p_pos = prefix.build_postings(
-        base.tokens, base.offsets, rank, float(threshold), 0, len(base)
+        base.tokens, base.offsets, rank, float(threshold), np.arange(len(base), dtype=np.int64)
     )
+    sig = prefix.signatures(base.tokens, base.offsets)
     strict = rule == "original"
     self_join = len(blocks) == 1
     n_queries = int(query_offsets.shape[0]) - 1
@@ -144,7 +176,8 @@ def similar_pairs(
         if "slot" not in scratch:
             scratch["slot"] = np.full(max(n_vocab, 1), -1, dtype=np.int32)
         state = np.zeros(max(len(base), 1), dtype=np.int64)
-        return prefix.pair_join(
+        error = np.full(1, -1, dtype=np.int64)
+        found = prefix.pair_join(
             query_tokens,
             query_offsets,
             lo,
@@ -159,11 +192,19 @@ def similar_pairs(
             p_row,
             p_len,
             p_pos,
+            sig,
             state,
             scratch["slot"],
+            MASK_BUDGET,
+            error,
         )
+        if error[0] >= 0:
+            raise ConfigError(too_long_message(int(error[0]), query_offsets))
+        return found
 
     pairs: list[tuple[int, int, float]] = []
-    for out_i, out_j, out_f in run_chunks(n_queries, threads, job):
+    with Workers(threads) as pool:
+        chunks = pool.map_chunks(0, n_queries, job)
+    for out_i, out_j, out_f in chunks:
         pairs.extend(zip(out_i.tolist(), out_j.tolist(), out_f.tolist(), strict=True))
     return pairs

@@ -14,6 +14,9 @@ exact here too, with the LCS kernel as the final word:
   lists are sorted by row length, so a probe reads only the lengths in its window; the window
   shrinks as the probe moves along its prefix (a row first met at position i shares at most
   m - i tokens).
+* **Bitmap filter** (Sandes et al. 2020): each row keeps a 64-bit signature of its tokens' hash
+  buckets; query tokens in buckets the row lacks cannot be shared, which caps the overlap from
+  8 bytes, before the row's tokens are read.
 * **Positional filter** (PPJoin, Xiao et al. 2008): a row first met at position i of the query
   and position j of its own sorted tokens shares no token ordered before that one (it would have
   been met earlier), so its overlap is at most ``min(m - i, n - j)``.
@@ -43,7 +46,7 @@ def _no_jit(**_options: Any) -> Any:
 
 njit: Any = _no_jit if _PLAIN else importlib.import_module("numba").njit
 
-__all__ = ["best_matches", "build_postings", "pair_join", "prefix_length", "sorted_tokens"]
+__all__ = ["best_matches", "build_postings", "pair_join", "prefix_length", "signatures", "sorted_tokens"]
 
 _build_masks = _lcs._build_masks
 _lcs_masked = _lcs._lcs_masked
@@ -83,39 +86,107 @@ def sorted_tokens(tokens: np.ndarray, rank: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def _bucket(t: int) -> int:
+    """The signature bit of token id ``t`` (0..63)."""
+    return (t ^ (t >> 6) ^ (t >> 12) ^ (t >> 18)) & 63
+
+
+@njit(cache=True, nogil=True)
+def signatures(tok: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """One 64-bit signature per row: bit ``_bucket(t)`` set for each of its tokens t.
+
+    With it, ``_shared_bound`` caps the overlap of a query with a row from 8 bytes (the bitmap
+    filter): a query token whose bit the row lacks cannot be shared.
+    """
+    rows = off.shape[0] - 1
+    out = np.zeros(rows, dtype=np.uint64)
+    for y in range(rows):
+        sig = np.uint64(0)
+        for p in range(off[y], off[y + 1]):
+            sig |= np.uint64(1) << np.uint64(_bucket(tok[p]))
+        out[y] = sig
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _bucket_tables(query: np.ndarray) -> np.ndarray:
+    """For each byte k of a signature and each value v: the query tokens in the buckets v has."""
+    counts = np.zeros(64, dtype=np.int32)
+    for p in range(query.shape[0]):
+        if query[p] >= 0:
+            counts[_bucket(query[p])] += 1
+    tables = np.zeros((8, 256), dtype=np.int32)
+    for k in range(8):
+        for v in range(1, 256):
+            low = v & (-v)
+            bit = 0
+            while (1 << bit) != low:
+                bit += 1
+            tables[k, v] = tables[k, v & (v - 1)] + counts[8 * k + bit]
+    return tables
+
+
+@njit(cache=True, nogil=True)
+def _shared_bound(tables: np.ndarray, sig: np.uint64) -> int:
+    """Query tokens that fall in the buckets of a row's signature: at least the shared ones."""
+    total = 0
+    for k in range(8):
+        total += tables[k, int((sig >> np.uint64(8 * k)) & np.uint64(255))]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _mask_bytes(s: np.ndarray) -> int:
+    """Bytes the LCS bit masks of a query need (its sorted tokens ``s``): distinct x words x 8."""
+    distinct = 0
+    for p in range(s.shape[0]):
+        if s[p] >= 0 and (p == 0 or s[p] != s[p - 1]):
+            distinct += 1
+    return distinct * ((s.shape[0] + 63) >> 6) * 8
+
+
+@njit(cache=True, nogil=True)
+def _same_rows(a_tok: np.ndarray, a: int, b_tok: np.ndarray, b: int, n: int) -> bool:
+    """Whether ``a_tok[a:a + n]`` equals ``b_tok[b:b + n]``."""
+    for p in range(n):
+        if a_tok[a + p] != b_tok[b + p]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def build_postings(
     tok: np.ndarray,
     off: np.ndarray,
     rank: np.ndarray,
     threshold: float,
-    row_lo: int,
-    row_hi: int,
+    rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Posting lists of rows [row_lo, row_hi) under their prefix tokens, each sorted by (length, row).
+    """Posting lists of ``rows`` (int64 row ids) under their prefix tokens, each sorted by (length, row).
 
     Returns (p_off, p_row, p_len, p_pos): token t's list is entries ``p_off[t]:p_off[t + 1]``,
     each a row id, its length and the position of t's first copy in the row's sorted tokens.
+    ``rows`` must be in increasing order.
     """
     vocab = rank.shape[0]
-    rows = row_hi - row_lo
-    lengths = np.empty(rows, dtype=np.int64)
-    for y in range(rows):
-        lengths[y] = off[row_lo + y + 1] - off[row_lo + y]
+    count = rows.shape[0]
+    lengths = np.empty(count, dtype=np.int64)
+    for k in range(count):
+        lengths[k] = off[rows[k] + 1] - off[rows[k]]
     order = np.argsort(lengths, kind="mergesort")
     counts = np.zeros(vocab + 1, dtype=np.int64)
     # Pass 1: each row's prefix (distinct tokens, first positions) into scratch, and list sizes.
-    pre_off = np.zeros(rows + 1, dtype=np.int64)
+    pre_off = np.zeros(count + 1, dtype=np.int64)
     total = 0
-    for y in range(rows):
-        total += prefix_length(lengths[y], threshold)
+    for k in range(count):
+        total += prefix_length(lengths[k], threshold)
     pre_tok = np.empty(total, dtype=np.int32)
     pre_pos = np.empty(total, dtype=np.int32)
     w = 0
-    for y in range(rows):
-        n = lengths[y]
-        p = prefix_length(n, threshold)
+    for k in range(count):
+        p = prefix_length(lengths[k], threshold)
         if p > 0:
-            s = sorted_tokens(tok[off[row_lo + y] : off[row_lo + y + 1]], rank)
+            s = sorted_tokens(tok[off[rows[k]] : off[rows[k] + 1]], rank)
             for j in range(p):
                 if j > 0 and s[j] == s[j - 1]:
                     continue
@@ -123,20 +194,20 @@ def build_postings(
                 pre_pos[w] = j
                 counts[s[j] + 1] += 1
                 w += 1
-        pre_off[y + 1] = w
+        pre_off[k + 1] = w
     p_off = np.cumsum(counts)
     fill = p_off[:-1].copy()
     p_row = np.empty(w, dtype=np.int32)
     p_len = np.empty(w, dtype=np.int32)
     p_pos = np.empty(w, dtype=np.int32)
     # Pass 2: rows in (length, row) order, so every list comes out sorted.
-    for k in range(rows):
-        y = order[k]
-        for q in range(pre_off[y], pre_off[y + 1]):
+    for i in range(count):
+        k = order[i]
+        for q in range(pre_off[k], pre_off[k + 1]):
             t = pre_tok[q]
             e = fill[t]
-            p_row[e] = row_lo + y
-            p_len[e] = lengths[y]
+            p_row[e] = rows[k]
+            p_len[e] = lengths[k]
             p_pos[e] = pre_pos[q]
             fill[t] = e + 1
     return p_off, p_row, p_len, p_pos
@@ -154,6 +225,100 @@ def _first_length(p_len: np.ndarray, a: int, z: int, n: int) -> int:
     return a
 
 
+_DEAD = 0xFFFFFFFF
+_LOW = 0xFFFFFFFF
+
+
+@njit(cache=True, nogil=True)
+def _probe(
+    s: np.ndarray,
+    bar: float,
+    p_off: np.ndarray,
+    p_row: np.ndarray,
+    p_len: np.ndarray,
+    p_pos: np.ndarray,
+    limit: int,
+    kept: np.ndarray,
+    sig: np.ndarray,
+    tables: np.ndarray,
+    state: np.ndarray,
+    stamp: int,
+    c_row: np.ndarray,
+    c_seen: np.ndarray,
+    c_x: np.ndarray,
+    c_y: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates for a query (sorted tokens ``s``) among the indexed rows y < limit with kept[y].
+
+    Walks the query's prefix; a row first met at query position i and row position j is admitted
+    only if ``min(m - i, n - j)`` and its signature's bound (``_shared_bound``) could reach ``bar``
+    (positional and bitmap filters). For each candidate k:
+    ``c_seen[k]`` counts the query's copies of the tokens met so far (an upper bound on the
+    shared elements there) and ``c_x[k]``/``c_y[k]`` the positions just past the last one in the
+    query and the row. No shared element can be left before those (it would precede the last
+    token met in the global order, so it was met), so the overlap is at most
+    ``c_seen + min(m - c_x, n - c_y)``. Returns (count, and the four arrays, grown if needed).
+    """
+    m = s.shape[0]
+    count = 0
+    lo_len = _window_lo(m, bar)
+    mark = np.int64(stamp) << 32
+    i = 0
+    while i < m:
+        r = m - i
+        if not _reach(r, m, r, bar):
+            break
+        t = s[i]
+        c = 1
+        while i + c < m and s[i + c] == t:
+            c += 1
+        if t < 0:
+            i += c
+            continue
+        hi_len = _window_hi(r, m, bar)
+        a = _first_length(p_len, p_off[t], p_off[t + 1], lo_len)
+        z = _first_length(p_len, a, p_off[t + 1], hi_len + 1)
+        for q in range(a, z):
+            y = p_row[q]
+            if y >= limit or kept[y] == 0:
+                continue
+            st = state[y]
+            if (st >> 32) == stamp:
+                k = st & _LOW
+                if k != _DEAD:
+                    c_seen[k] += c
+                    c_x[k] = i + c
+                    c_y[k] = p_pos[q] + 1
+                continue
+            n = p_len[q]
+            j = p_pos[q]
+            if not _reach(min(r, n - j, _shared_bound(tables, sig[y])), m, n, bar):
+                state[y] = mark | _DEAD
+                continue
+            if count == c_row.shape[0]:
+                size = 2 * count
+                grown = np.empty(size, dtype=np.int32)
+                grown[:count] = c_row
+                c_row = grown
+                grown = np.empty(size, dtype=np.int32)
+                grown[:count] = c_seen
+                c_seen = grown
+                grown = np.empty(size, dtype=np.int32)
+                grown[:count] = c_x
+                c_x = grown
+                grown = np.empty(size, dtype=np.int32)
+                grown[:count] = c_y
+                c_y = grown
+            c_row[count] = y
+            c_seen[count] = c
+            c_x[count] = i + c
+            c_y[count] = j + 1
+            state[y] = mark | count
+            count += 1
+        i += c
+    return count, c_row, c_seen, c_x, c_y
+
+
 @njit(cache=True, nogil=True)
 def best_matches(
     tok: np.ndarray,
@@ -166,6 +331,7 @@ def best_matches(
     p_row: np.ndarray,
     p_len: np.ndarray,
     p_pos: np.ndarray,
+    sig: np.ndarray,
     visible_hi: int,
     kept: np.ndarray,
     settle: bool,
@@ -175,6 +341,8 @@ def best_matches(
     state: np.ndarray,
     stamp_base: int,
     slot: np.ndarray,
+    mask_budget: int,
+    error: np.ndarray,
 ) -> int:
     """Best exact ROUGE-L of each row j in [q_lo, q_hi) over the kept rows before it.
 
@@ -183,56 +351,66 @@ def best_matches(
     already known (or -1.0 / -1) and are raised in place (ties go to the lower id); scores are
     exact whenever they reach the threshold. With ``settle``, rows are decided in order and
     ``kept[j]`` is set when j is novel (``best < threshold``, or ``<=`` with ``strict``), so later
-    rows see it. ``state`` (one int64 per row, below ``stamp_base`` on entry; row j stamps
-    ``stamp_base + j - q_lo + 1``) and ``slot`` (one int32 per token id, all -1, left so) are this
-    call's private scratch.
+    rows see it. ``state`` (one int64 per row, stamps below ``stamp_base + 1`` on entry; row j
+    stamps ``stamp_base + j - q_lo + 1``) and ``slot`` (one int32 per token id, all -1, left so)
+    are this call's private scratch.
+
+    The LCS bit masks of a query are built when it first needs one (a long row with no partner
+    never pays for them). A query whose masks would exceed ``mask_budget`` bytes can only be
+    matched with an identical row; if it needs any other verification, ``error[0]`` is set to
+    its row and the call returns early.
 
     Returns the number of LCS verifications done.
     """
     verified = 0
-    stamp = np.int64(stamp_base)
+    c_row = np.empty(64, dtype=np.int32)
+    c_seen = np.empty(64, dtype=np.int32)
+    c_x = np.empty(64, dtype=np.int32)
+    c_y = np.empty(64, dtype=np.int32)
     for j in range(q_lo, q_hi):
-        stamp += 1
+        stamp = stamp_base + j - q_lo + 1
         lo_j = off[j]
         hi_j = off[j + 1]
         m = hi_j - lo_j
         if m > 0:
             query = tok[lo_j:hi_j]
             s = sorted_tokens(query, rank)
-            masks, distinct = _build_masks(query, slot)
             f_best = best[j]
             y_best = best_id[j]
             bar = max(threshold, f_best)
-            lo_len = _window_lo(m, bar)
-            limit = min(j, visible_hi)
-            for i in range(m):
-                r = m - i
-                if not _reach(r, m, r, bar):
-                    break
-                t = s[i]
-                if t < 0 or (i > 0 and s[i - 1] == t):
+            tables = _bucket_tables(query)
+            count, c_row, c_seen, c_x, c_y = _probe(
+                s, bar, p_off, p_row, p_len, p_pos, min(j, visible_hi), kept, sig, tables, state,
+                stamp, c_row, c_seen, c_x, c_y,
+            )  # fmt: skip
+            masks = np.zeros((1, 1), dtype=np.uint64)
+            distinct = np.empty(0, dtype=np.int32)
+            built = False
+            too_big = count > 0 and _mask_bytes(s) > mask_budget
+            for k in range(count):
+                y = c_row[k]
+                n = off[y + 1] - off[y]
+                if not _reach(c_seen[k] + min(m - c_x[k], n - c_y[k]), m, n, bar):
                     continue
-                hi_len = _window_hi(r, m, bar)
-                a = _first_length(p_len, p_off[t], p_off[t + 1], lo_len)
-                z = _first_length(p_len, a, p_off[t + 1], hi_len + 1)
-                for q in range(a, z):
-                    y = p_row[q]
-                    if y >= limit or kept[y] == 0 or state[y] == stamp:
-                        continue
-                    state[y] = stamp
-                    n = p_len[q]
-                    if not _reach(min(r, n - p_pos[q]), m, n, bar):
-                        continue
+                if too_big:
+                    if n != m or not _same_rows(tok, lo_j, tok, off[y], m):
+                        error[0] = j
+                        return verified
+                    lcs = m
+                else:
+                    if not built:
+                        masks, distinct = _build_masks(query, slot)
+                        built = True
                     lcs = _lcs_masked(masks, m, slot, tok, off[y], off[y + 1])
-                    verified += 1
-                    f = fmeasure(lcs, m, n)
-                    if f > f_best or (f == f_best and y < y_best):
-                        f_best = f
-                        y_best = y
-                        if f > bar:
-                            bar = f
-                            lo_len = _window_lo(m, bar)
-            _clear_slots(slot, distinct)
+                verified += 1
+                f = fmeasure(lcs, m, n)
+                if f > f_best or (f == f_best and y < y_best):
+                    f_best = f
+                    y_best = y
+                    if f > bar:
+                        bar = f
+            if built:
+                _clear_slots(slot, distinct)
             best[j] = f_best
             best_id[j] = y_best
         if settle:
@@ -257,23 +435,30 @@ def pair_join(
     p_row: np.ndarray,
     p_len: np.ndarray,
     p_pos: np.ndarray,
+    sig: np.ndarray,
     state: np.ndarray,
     slot: np.ndarray,
+    mask_budget: int,
+    error: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (i, j, F) with F >= threshold (> with ``strict``), j in [q_lo, q_hi) of the query rows.
 
     i indexes the indexed rows (``i_tok``/``i_off``, with postings ``p_*``); with ``self_join``
     the two are the same rows and only i < j is reported. Pairs come sorted by (j, i).
     ``state`` (one int64 per indexed row, all 0) and ``slot`` (one int32 per token id, all -1)
-    are private scratch.
+    are private scratch. ``mask_budget`` and ``error`` work as in ``best_matches`` (on an error
+    the pairs found so far are returned).
     """
     out_i = np.empty(16, dtype=np.int64)
     out_j = np.empty(16, dtype=np.int64)
     out_f = np.empty(16, dtype=np.float64)
     count = 0
-    stamp = np.int64(0)
+    everyone = np.ones(i_off.shape[0] - 1, dtype=np.uint8)
+    c_row = np.empty(64, dtype=np.int32)
+    c_seen = np.empty(64, dtype=np.int32)
+    c_x = np.empty(64, dtype=np.int32)
+    c_y = np.empty(64, dtype=np.int32)
     for j in range(q_lo, q_hi):
-        stamp += 1
         lo_j = q_off[j]
         hi_j = q_off[j + 1]
         m = hi_j - lo_j
@@ -281,45 +466,50 @@ def pair_join(
             continue
         query = q_tok[lo_j:hi_j]
         s = sorted_tokens(query, rank)
-        masks, distinct = _build_masks(query, slot)
-        lo_len = _window_lo(m, threshold)
+        limit = j if self_join else everyone.shape[0]
+        tables = _bucket_tables(query)
+        n_cand, c_row, c_seen, c_x, c_y = _probe(
+            s, threshold, p_off, p_row, p_len, p_pos, limit, everyone, sig, tables, state, j + 1,
+            c_row, c_seen, c_x, c_y,
+        )  # fmt: skip
+        masks = np.zeros((1, 1), dtype=np.uint64)
+        distinct = np.empty(0, dtype=np.int32)
+        built = False
+        too_big = n_cand > 0 and _mask_bytes(s) > mask_budget
         first = count
-        for i in range(m):
-            r = m - i
-            if not _reach(r, m, r, threshold):
-                break
-            t = s[i]
-            if t < 0 or (i > 0 and s[i - 1] == t):
+        for k in range(n_cand):
+            y = c_row[k]
+            n = i_off[y + 1] - i_off[y]
+            if not _reach(c_seen[k] + min(m - c_x[k], n - c_y[k]), m, n, threshold):
                 continue
-            hi_len = _window_hi(r, m, threshold)
-            a = _first_length(p_len, p_off[t], p_off[t + 1], lo_len)
-            z = _first_length(p_len, a, p_off[t + 1], hi_len + 1)
-            for q in range(a, z):
-                y = p_row[q]
-                if (self_join and y >= j) or state[y] == stamp:
-                    continue
-                state[y] = stamp
-                n = p_len[q]
-                if not _reach(min(r, n - p_pos[q]), m, n, threshold):
-                    continue
+            if too_big:
+                if n != m or not _same_rows(q_tok, lo_j, i_tok, i_off[y], m):
+                    error[0] = j
+                    return out_i[:count], out_j[:count], out_f[:count]
+                lcs = m
+            else:
+                if not built:
+                    masks, distinct = _build_masks(query, slot)
+                    built = True
                 lcs = _lcs_masked(masks, m, slot, i_tok, i_off[y], i_off[y + 1])
-                f = fmeasure(lcs, m, n)
-                if f > threshold or (f == threshold and not strict):
-                    if count == out_i.shape[0]:
-                        grown_i = np.empty(2 * count, dtype=np.int64)
-                        grown_j = np.empty(2 * count, dtype=np.int64)
-                        grown_f = np.empty(2 * count, dtype=np.float64)
-                        grown_i[:count] = out_i
-                        grown_j[:count] = out_j
-                        grown_f[:count] = out_f
-                        out_i = grown_i
-                        out_j = grown_j
-                        out_f = grown_f
-                    out_i[count] = y
-                    out_j[count] = j
-                    out_f[count] = f
-                    count += 1
-        _clear_slots(slot, distinct)
+            f = fmeasure(lcs, m, n)
+            if f > threshold or (f == threshold and not strict):
+                if count == out_i.shape[0]:
+                    grown_i = np.empty(2 * count, dtype=np.int64)
+                    grown_j = np.empty(2 * count, dtype=np.int64)
+                    grown_f = np.empty(2 * count, dtype=np.float64)
+                    grown_i[:count] = out_i
+                    grown_j[:count] = out_j
+                    grown_f[:count] = out_f
+                    out_i = grown_i
+                    out_j = grown_j
+                    out_f = grown_f
+                out_i[count] = y
+                out_j[count] = j
+                out_f[count] = f
+                count += 1
+        if built:
+            _clear_slots(slot, distinct)
         if count - first > 1:
             order = np.argsort(out_i[first:count])
             out_i[first:count] = out_i[first:count][order]
