@@ -7,12 +7,25 @@ Set ``SELFINSTRUCT_PURE_PYTHON=1`` to force the twin (for debugging, or where Nu
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 from types import ModuleType
 
 from . import _kernels_py as python_kernels
 
-__all__ = ["get_kernels", "get_prefix", "kernel_name", "python_kernels"]
+__all__ = [
+    "compiled_cache_ready",
+    "get_kernels",
+    "get_prefix",
+    "kernel_name",
+    "python_kernels",
+    "warm_up_in_background",
+]
 
 _chosen: ModuleType | None = None
 
@@ -55,3 +68,56 @@ def get_prefix(backend: str = "auto") -> ModuleType:
     from . import _prefix
 
     return _prefix
+
+
+def _numba_cache_dirs() -> list[Path]:
+    """Where Numba keeps this package's compiled kernels (its in-tree, user-wide or set cache)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sub = f"{os.path.basename(here)}_{hashlib.sha1(here.encode()).hexdigest()}"
+    configured = os.environ.get("NUMBA_CACHE_DIR")
+    if configured:
+        return [Path(configured) / sub]
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "numba"
+    return [Path(here) / "__pycache__", user_cache / sub]
+
+
+def compiled_cache_ready() -> bool:
+    """Whether Numba's disk cache holds the file-dedup kernels, so loading them takes ~1 s.
+
+    Checked without importing Numba (the index files of the cache); a wrong guess only costs time.
+    """
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    for directory in _numba_cache_dirs():
+        if any(directory.glob(f"_prefix.best_matches-*.{tag}.nbi")):
+            return True
+    return False
+
+
+def warm_up_in_background() -> bool:
+    """Compile the kernels into Numba's disk cache in a detached process (once at a time).
+
+    The first commands after an install then run on the plain-Python twin instead of waiting for
+    the compiler, and later ones find the cache ready. Returns whether a process was started.
+    """
+    lock = Path(tempfile.gettempdir()) / (
+        "selfinstruct-warmup-" + hashlib.sha1(str(_numba_cache_dirs()[0]).encode()).hexdigest()[:16]
+    )
+    try:
+        if time.time() - lock.stat().st_mtime < 600:
+            return False  # another warm-up is (probably) still compiling
+        lock.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        lock.touch(exist_ok=False)
+    except OSError:
+        return False
+    # An intermediate process starts the compiler in its own session and exits at once, so the
+    # compiler outlives this process without being its child.
+    launcher = (
+        "import subprocess, sys; subprocess.Popen([sys.executable, '-m', 'selfinstruct.dedup._warm', "
+        f"{str(lock)!r}], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL, start_new_session=True)"
+    )
+    subprocess.run([sys.executable, "-c", launcher], check=False, timeout=60)
+    return True

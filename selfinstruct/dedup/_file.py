@@ -16,6 +16,7 @@ Three passes over the data:
 
 from __future__ import annotations
 
+import os
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..jsonl import ReadStats, atomic_write, dumps_line, iter_jsonl
-from ._backend import get_prefix
+from ._backend import compiled_cache_ready, get_prefix, warm_up_in_background
 from ._join import MASK_BUDGET, Workers, default_workers, token_rank, validate
 from ._tokenize import get_tokenizer
 
@@ -43,6 +44,8 @@ ProgressCallback = Callable[[str, int, int], None]
 _BATCH = 8192
 # Below this many input bytes the plain-Python kernels finish before Numba would have loaded.
 _SMALL_INPUT = 64 * 1024
+# Below this many input bytes, with Numba's cache still empty, the twin beats compiling.
+_COLD_INPUT = 512 * 1024
 # A text longer than this is refused (or skipped): tokenizing it would take ~15x its size.
 MAX_CHARS = 16 << 20
 
@@ -128,6 +131,21 @@ class _Reader:
                 stats.note_invalid(error)
                 continue
             yield line, record, value
+
+
+def _pick_backend(size: int) -> str:
+    """"python" where the plain twin beats loading (or first compiling) Numba, else "auto".
+
+    Under 64 KB the twin is quicker than importing Numba. Right after an install, with Numba's
+    cache still empty, the twin also takes inputs up to 512 KB (a few seconds, where compiling
+    would take 20-40 s) while a background process fills the cache for the next command.
+    """
+    if size < _SMALL_INPUT or os.environ.get("SELFINSTRUCT_PURE_PYTHON", "") not in ("", "0"):
+        return "python"
+    if size < _COLD_INPUT and not compiled_cache_ready():
+        warm_up_in_background()
+        return "python"
+    return "auto"
 
 
 def _count_lines(path: Path) -> int:
@@ -268,7 +286,8 @@ def dedup_file(
             ``max_chars`` instead of raising.
         workers: threads (default: all cores); the output does not depend on it.
         progress: ``progress(stage, done, total)`` callback (see ``ProgressCallback``).
-        backend: "auto" (Numba; the plain-Python twin for inputs under 64 KB), "numba" or "python".
+        backend: "auto" (Numba; the plain-Python twin for inputs under 64 KB, or under 512 KB
+            while Numba's cache is still empty), "numba" or "python".
         max_chars: the longest text accepted, in characters.
 
     Raises:
@@ -289,9 +308,9 @@ def dedup_file(
         if not path.is_file():
             raise InputError("no such file", path=path)
     sizes = [path.stat().st_size for path in [*pool_paths, input_path]]
-    if backend == "auto" and sum(sizes) < _SMALL_INPUT:
-        backend = "python"
-    threads = workers or default_workers()
+    if backend == "auto":
+        backend = _pick_backend(sum(sizes))
+    threads = 1 if backend == "python" else workers or default_workers()
     tokenize = get_tokenizer(tokenizer, use_stemmer=stemmer)
     reader = _Reader(field, skip_invalid, max_chars)
     stats = ReadStats()

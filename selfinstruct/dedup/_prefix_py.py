@@ -7,7 +7,35 @@ Running one source both ways keeps the two from drifting apart; only the LCS hel
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 _PLAIN_PYTHON = True
 _SOURCE = Path(__file__).with_name("_prefix.py")
 exec(compile(_SOURCE.read_text(encoding="utf-8"), str(_SOURCE), "exec"), globals())
+
+# Two helpers whose compiled form is a tight array loop are, in plain Python, cheaper as dicts:
+# the functions executed above look these names up at call time, so they use these versions.
+
+
+def _bucket_tables(query: Any) -> list[tuple[int, int]]:  # noqa: F811
+    """The query's (signature bit, token count) pairs."""
+    counts: dict[int, int] = {}
+    for t in query.tolist():
+        if t >= 0:
+            bit = 1 << ((t ^ (t >> 6) ^ (t >> 12) ^ (t >> 18)) & 63)
+            counts[bit] = counts.get(bit, 0) + 1
+    return list(counts.items())
+
+
+def _shared_bound(tables: list[tuple[int, int]], sig: Any) -> int:  # noqa: F811
+    """Query tokens in the buckets of a row's signature."""
+    bits = int(sig)
+    return sum(count for bit, count in tables if bits & bit)
+
+
+def sorted_tokens(tokens: Any, rank: Any) -> Any:  # noqa: F811
+    """``tokens`` in the global order (ascending rank; -1, unknown, first), copies adjacent."""
+    ids = tokens.tolist()
+    return np.array(sorted(ids, key=lambda t: -1 if t < 0 else int(rank[t])), dtype=np.int32)

@@ -124,3 +124,34 @@ def test_bad_settings_are_config_errors(tmp_path: Path, kwargs: dict[str, object
     src = write(tmp_path / "in.jsonl", ["a"])
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         dedup_file(src, tmp_path / "out.jsonl", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("size", "cache_ready", "expected", "warmed"),
+    [
+        pytest.param(10_000, False, "python", False, id="small"),
+        pytest.param(200_000, False, "python", True, id="cold-cache"),
+        pytest.param(200_000, True, "auto", False, id="warm-cache"),
+        pytest.param(5_000_000, False, "auto", False, id="large-cold"),
+    ],
+)
+def test_backend_choice_avoids_a_cold_compile_on_small_inputs(
+    monkeypatch: pytest.MonkeyPatch, size: int, cache_ready: bool, expected: str, warmed: bool
+) -> None:
+    """Small inputs, and mid-sized ones while Numba's cache is empty, run on the twin."""
+    started: list[bool] = []
+    monkeypatch.delenv("SELFINSTRUCT_PURE_PYTHON", raising=False)
+    monkeypatch.setattr(_file, "compiled_cache_ready", lambda: cache_ready)
+    monkeypatch.setattr(_file, "warm_up_in_background", lambda: started.append(True) or True)
+    assert _file._pick_backend(size) == expected
+    assert bool(started) is warmed
+
+
+def test_warm_up_runs_every_kernel_and_removes_its_lock(tmp_path: Path) -> None:
+    """``python -m selfinstruct.dedup._warm LOCK`` compiles (or loads) the kernels and drops LOCK."""
+    from selfinstruct.dedup import _warm
+
+    lock = tmp_path / "lock"
+    lock.touch()
+    assert _warm.main(["_warm", str(lock)]) == 0
+    assert not lock.exists()

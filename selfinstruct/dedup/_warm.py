@@ -1,0 +1,43 @@
+"""Compile every dedup kernel into Numba's disk cache: ``python -m selfinstruct.dedup._warm [LOCK]``.
+
+Started in the background by the first dedup after an install (``_backend.warm_up_in_background``);
+removes LOCK when done. Also usable by hand, e.g. in a Docker build step.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+
+def warm_up() -> None:
+    """Run each compiled kernel once on tiny inputs (compiling and caching it)."""
+    import orjson
+
+    from . import NoveltyIndex, dedup_file, similar_pairs
+
+    texts = ["write a poem about the sea", "write a poem about the sea today", "the cat sat", "a b c d"]
+    similar_pairs(texts, backend="numba", workers=1)
+    similar_pairs(texts, texts, backend="numba", workers=1)
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "in.jsonl"
+        source.write_bytes(b"".join(orjson.dumps({"instruction": t}) + b"\n" for t in texts))
+        dedup_file(source, Path(directory) / "out.jsonl", backend="numba", workers=1)
+    index = NoveltyIndex(backend="numba")
+    for k in range(80):
+        index.add_if_novel(f"{texts[k % 4]} {k}")
+    index.check(texts[0], nearest=True)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        warm_up()
+    finally:
+        if len(argv) > 1:
+            Path(argv[1]).unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
