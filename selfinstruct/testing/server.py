@@ -320,9 +320,10 @@ class FakeOpenAIServer:
         return web.Response(body=orjson.dumps(dict(self.counts)), content_type="application/json")
 
     async def _reset(self, request: web.Request) -> web.Response:
-        """Zero the counts and the limit window."""
+        """Zero the counts, the limit window and the Batch API's record of answered custom ids."""
         self.counts.clear()
         self._window = _Window(self.config.limit_window)
+        self.batch_api.answered.clear()
         return web.Response(body=b"{}", content_type="application/json")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
