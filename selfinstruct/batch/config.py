@@ -28,7 +28,8 @@ class BatchConfig:
         max_rounds: how many times a request that failed for a retryable cause (5xx, 429,
             timeout, an expired batch) is sent again in a new batch.
         flush_after: for requests that arrive over time (``run --batch``): submit what is queued
-            once the oldest queued request has waited this long (seconds), or a file is full.
+            once the oldest queued request has waited this long (seconds), or a file is full...
+        flush_idle: ...or once no new request has come for this long (seconds).
         max_open_batches: most batches of this job in flight at once (None: no limit; the
             provider's enqueued-token limit also applies and is honoured when hit).
         discount: the batch price as a share of the standard one, for the cost accounting.
@@ -42,6 +43,7 @@ class BatchConfig:
     poll_max: float = 120.0
     max_rounds: int = 3
     flush_after: float = 60.0
+    flush_idle: float = 5.0
     max_open_batches: int | None = None
     discount: float = BATCH_DISCOUNT
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -55,8 +57,10 @@ class BatchConfig:
                 raise ConfigError(f"BatchConfig.{name} must be a positive number of seconds, got {value!r}")
         if self.poll_max < self.poll_interval:
             raise ConfigError("BatchConfig.poll_max must be >= poll_interval")
-        if not self.flush_after >= 0:
-            raise ConfigError(f"BatchConfig.flush_after must be >= 0 seconds, got {self.flush_after!r}")
+        for name in ("flush_after", "flush_idle"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ConfigError(f"BatchConfig.{name} must be >= 0 seconds, got {value!r}")
         if self.max_rounds < 0:
             raise ConfigError(f"BatchConfig.max_rounds must be >= 0, got {self.max_rounds!r}")
         if self.max_open_batches is not None and self.max_open_batches < 1:

@@ -114,7 +114,8 @@ class BatchRunner:
         engine_config: model, base URL, API key, default params, prices (the cost applies
             ``config.discount``), budgets (checked between batches).
         journal: the durable results (same format as the online engine's); answers in it are
-            replayed without a call.
+            replayed without a call. A path, or an open :class:`Journal` shared with an engine
+            (``engine.journal``: one writer per file), which is then left open.
         config: batch settings.
         ledger: the batch ledger; default beside the journal (:func:`ledger_path`).
         session: a caller-owned ``aiohttp.ClientSession`` (left open); None = own one.
@@ -127,7 +128,7 @@ class BatchRunner:
         self,
         engine_config: EngineConfig,
         *,
-        journal: str | Path,
+        journal: str | Path | Journal,
         config: BatchConfig | None = None,
         ledger: str | Path | None = None,
         session: aiohttp.ClientSession | None = None,
@@ -138,8 +139,9 @@ class BatchRunner:
     ) -> None:
         self.engine_config = engine_config
         self.config = config or BatchConfig()
-        self.journal = Journal(journal)
-        self.ledger = Ledger(ledger if ledger is not None else ledger_path(journal))
+        self._owns_journal = not isinstance(journal, Journal)
+        self.journal = journal if isinstance(journal, Journal) else Journal(journal)
+        self.ledger = Ledger(ledger if ledger is not None else ledger_path(self.journal.path))
         self.spool = self.ledger.path.with_name(self.ledger.path.name.removesuffix(".jsonl") + ".files")
         self.clock: Clock = clock or RealClock()
         self.on_result = on_result
@@ -151,6 +153,7 @@ class BatchRunner:
         self._client: BatchClient | None = None
         self._queue: dict[str, Request] = {}
         self._queued_since: float | None = None
+        self._last_arrival = 0.0
         self._known: dict[str, Request] = {}
         self._waiters: dict[str, list[tuple[Request, asyncio.Future[Result]]]] = {}
         self._open_keys: set[str] = set()
@@ -170,11 +173,13 @@ class BatchRunner:
 
     async def __aenter__(self) -> BatchRunner:
         cfg = self.engine_config
-        self.journal.open()
+        if self._owns_journal:
+            self.journal.open()
         try:
             self.ledger.open()
         except BaseException:
-            self.journal.close()
+            if self._owns_journal:
+                self.journal.close()
             raise
         self._open_keys = self.ledger.open_keys()
         if self._session is None:
@@ -199,7 +204,8 @@ class BatchRunner:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            self.journal.close()
+            if self._owns_journal:
+                self.journal.close()
             self.ledger.close()
         finally:
             for waiters in self._waiters.values():
@@ -246,6 +252,7 @@ class BatchRunner:
         if key not in self._open_keys:
             if not self._queue:
                 self._queued_since = self.clock.now()
+            self._last_arrival = self.clock.now()
             self._queue[key] = request
             self._wake.set()
         return None
@@ -299,6 +306,7 @@ class BatchRunner:
             deadlines = [next_poll] if open_parts else []
             if self._queue and not self._held() and self._queued_since is not None:
                 deadlines.append(self._queued_since + self.config.flush_after)
+                deadlines.append(self._last_arrival + self.config.flush_idle)
             await self._wait(min(deadlines) - self.clock.now() if deadlines else None)
         self._report()
 
@@ -315,6 +323,8 @@ class BatchRunner:
             return False
         if self._closed or len(self._queue) >= self.config.max_requests_per_file:
             return True
+        if now - self._last_arrival >= self.config.flush_idle:
+            return True  # nothing new is coming for now: do not keep these waiting
         return self._queued_since is not None and now - self._queued_since >= self.config.flush_after
 
     async def _wait(self, seconds: float | None) -> None:

@@ -85,6 +85,7 @@ def batch_config_from_args(args: argparse.Namespace) -> BatchConfig:
         max_requests_per_file=args.batch_size,
         poll_interval=args.poll_interval,
         poll_max=max(120.0, args.poll_interval),
+        flush_idle=min(5.0, args.poll_interval),
     )
 
 
@@ -95,11 +96,12 @@ def _states(stats: BatchStats) -> str:
 
 
 class BatchProgress:
-    """Shows a batch job: a bar on a terminal, otherwise a line whenever a batch changes state."""
+    """Shows a batch job: a bar on a terminal (unless ``bar=False``), else a line whenever a batch
+    changes state."""
 
-    def __init__(self, enabled: bool, *, label: str) -> None:
+    def __init__(self, enabled: bool, *, label: str, bar: bool = True) -> None:
         self.enabled = enabled
-        self.tty = sys.stderr.isatty()
+        self.tty = bar and sys.stderr.isatty()
         self.label = label
         self.last = ""
         self.bar: Any = None

@@ -4,6 +4,10 @@ All stages (bootstrap, filters, dedup, classification, instances) stream through
 Every model answer is journaled in RUN_DIR/journal.jsonl as it arrives, so an interrupted run
 resumes without paying twice; the data files are written atomically at the end:
 instructions.jsonl, tasks.jsonl (the seed schema), rejections.json and run.json.
+
+With --batch the classification and instance requests (most of the calls) go through OpenAI's
+Batch API at half the price as instructions are accepted; the bootstrap stays online. The data
+is the same as an online run with the same seed; the run ends when the last batch is in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     from ..pipeline.run import Progress, RunConfig, RunSummary
 
 from . import help_text
+from ._batch import BatchProgress, add_batch_arguments, batch_config_from_args, check_batch_arguments
 from ._engine import (
     Terminated,
     add_engine_arguments,
@@ -57,6 +62,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
     parser.add_argument("--no-stats", action="store_true", help="do not print the stats table at the end")
     add_engine_arguments(parser)
+    add_batch_arguments(parser, cancel=False)
 
 
 class _ProgressLine:
@@ -140,7 +146,10 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.stats import format_stats, load_stats
 
     check_engine_arguments(args)
+    check_batch_arguments(args)
+    batch = batch_config_from_args(args) if args.batch else None
     progress = _ProgressLine(not args.no_progress)
+    batch_progress = BatchProgress(not args.no_progress, label="selfinstruct run", bar=False)
 
     async def main() -> RunSummary:
         async with engine_endpoint(args) as endpoint:
@@ -149,19 +158,27 @@ def run(args: argparse.Namespace) -> int:
             # instances, chat prompts none (the model restarts the numbering, rambles, and ignores
             # the Input/Output shape in chat).
             config = _run_config(args, compact=endpoint.local)
-            return await generate(config, engine_config=endpoint.config, progress=progress)
+            return await generate(
+                config,
+                engine_config=endpoint.config,
+                progress=progress,
+                batch=batch,
+                batch_progress=batch_progress if batch is not None else None,
+            )
 
     try:
         summary = run_until_sigterm(main)
     except Terminated:
         print(
             f"selfinstruct run: stopped by SIGTERM; finished results are in {args.run_dir}/journal.jsonl; "
-            "re-run the same command to resume",
+            "re-run the same command to resume"
+            + ("; the batches keep running at the provider and are collected then" if batch else ""),
             file=sys.stderr,
         )
         return 143
     finally:
         progress.close()
+        batch_progress.close()
     _print_summary(summary)
     if not args.no_stats:
         print()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import orjson
@@ -45,13 +45,19 @@ from .seeds import (
     load_seed_tasks,
 )
 
-__all__ = ["Progress", "RunConfig", "RunSummary", "generate"]
+if TYPE_CHECKING:
+    from ..batch import BatchConfig, BatchStats
+
+__all__ = ["Completer", "Progress", "RunConfig", "RunSummary", "generate"]
 
 JOURNAL_FILE = "journal.jsonl"
 INSTRUCTIONS_FILE = "instructions.jsonl"
 TASKS_FILE = "tasks.jsonl"
 REJECTIONS_FILE = "rejections.json"
 RUN_FILE = "run.json"
+# Follow-ups (classification, then instances) waiting for their batch at once, at most: two full
+# batch files' worth; each is a small task, and the bootstrap pauses only beyond this.
+_BATCH_FOLLOW_UPS = 100_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +209,12 @@ class _Accepted:
     failed: str | None = None
 
 
+class Completer(Protocol):
+    """Anything that completes one request (an ``Engine``, a ``BatchRunner``)."""
+
+    async def complete(self, request: Request) -> Result: ...
+
+
 def _stable_int(*parts: object) -> int:
     digest = hashlib.blake2b("\x00".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
@@ -220,9 +232,13 @@ class _Runner:
         window: int,
         concurrency: int,
         progress: Callable[[Progress], None] | None,
+        follow_ups: Completer | None = None,
+        follow_capacity: int | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
+        # Classification and instance requests go here (the Batch API with --batch), else to the engine.
+        self.follow_ups: Completer = follow_ups or engine
         self.window = window
         self.progress = progress
         self.timings = _Timings()
@@ -268,7 +284,7 @@ class _Runner:
         self.idle = 0
         self.failures_in_row = 0
         self.stopped: str | None = None
-        self.follow_slots = anyio.Semaphore(max(1, concurrency - window))
+        self.follow_slots = anyio.Semaphore(follow_capacity or max(1, concurrency - window))
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -281,14 +297,15 @@ class _Runner:
                 # The journal keeps answers and the errors that retrying cannot fix; both replay.
                 self.cache[result.key] = result
 
-    async def call(self, request: Request) -> Result:
-        """One request: from the replayed journal if it was answered before, else through the engine."""
+    async def call(self, request: Request, completer: Completer | None = None) -> Result:
+        """One request: from the replayed journal if it was answered before, else through the engine
+        (or ``completer``)."""
         cached = self.cache.get(request.key)
         if cached is not None:
             self.replayed += 1
             return cached
         self.calls += 1
-        result = await self.engine.complete(request)
+        result = await (completer or self.engine).complete(request)
         if result.error is not None:
             self.errors[str(result.error.kind)] += 1
             self.failures_in_row += 1
@@ -424,7 +441,7 @@ class _Runner:
             else:
                 with self.timings.measure("prompt"):
                     request = self.classify_request(item.instruction)
-                result = await self.call(request)
+                result = await self.call(request, self.follow_ups)
                 if not result.ok:
                     item.failed = "classify_request_failed"
                     return
@@ -435,7 +452,7 @@ class _Runner:
                 item.is_classification = bool(answer)
             with self.timings.measure("prompt"):
                 request = self.instance_request(item.instruction, item.is_classification)
-            result = await self.call(request)
+            result = await self.call(request, self.follow_ups)
             if not result.ok:
                 item.failed = "instance_request_failed"
                 return
@@ -580,6 +597,29 @@ class _Runner:
         return summary
 
 
+async def _run_with_batches(
+    runner: _Runner, engine: Engine, batch: BatchConfig, progress: Callable[[BatchStats], None] | None
+) -> None:
+    """``runner.run()`` with its follow-up requests collected into batches (one journal, one writer)."""
+    from ..batch import BatchRunner
+
+    if engine.journal is None:
+        raise ConfigError("generate(batch=...) needs an engine with a journal (Engine(..., journal=path))")
+    async with BatchRunner(engine.config, journal=engine.journal, config=batch, progress=progress) as batches:
+        runner.follow_ups = batches
+        # Follow-ups wait for their batch, not for a slot in the engine: let them queue up.
+        runner.follow_slots = anyio.Semaphore(_BATCH_FOLLOW_UPS)
+        async with anyio.create_task_group() as group:
+            group.start_soon(batches.drive)
+            try:
+                await runner.run()
+            except BaseException:
+                group.cancel_scope.cancel()
+                raise
+            finally:
+                batches.close_input()
+
+
 def _recorded_window(out_dir: Path) -> int | None:
     path = out_dir / RUN_FILE
     if not path.exists():
@@ -603,6 +643,8 @@ async def generate(
     engine: Engine | None = None,
     engine_config: EngineConfig | None = None,
     progress: Callable[[Progress], None] | None = None,
+    batch: BatchConfig | None = None,
+    batch_progress: Callable[[BatchStats], None] | None = None,
 ) -> RunSummary:
     """Run SELF-INSTRUCT to ``config.num_instructions`` accepted instructions, resuming if possible.
 
@@ -613,6 +655,12 @@ async def generate(
             ``None``, an engine is opened from ``engine_config`` with that journal.
         engine_config: an :class:`~selfinstruct.engine.EngineConfig`, used when ``engine`` is None.
         progress: called after each bootstrap answer with a :class:`Progress` snapshot.
+        batch: send the classification and instance requests through OpenAI's Batch API (half
+            the price) as instructions are accepted; the bootstrap stays online (each prompt
+            depends on the pool). Same instructions and tasks as online with the same seed; the
+            run ends when the last batch is in. Answers go to the same journal, batch ids to
+            ``journal.batches.jsonl`` (a re-run polls them, never submits them again).
+        batch_progress: called with a :class:`~selfinstruct.batch.BatchStats` after each poll.
 
     Returns:
         The summary also saved in ``run.json``. Files written atomically in ``out_dir``:
@@ -651,7 +699,10 @@ async def generate(
         )
         runner.load_journal(out / JOURNAL_FILE)
         _write_started(config, window)
-        await runner.run()
+        if batch is None:
+            await runner.run()
+        else:
+            await _run_with_batches(runner, engine, batch, batch_progress)
         if runner.stopped is not None:
             status = runner.stopped
         elif len(runner.pool) < config.num_instructions:

@@ -134,9 +134,14 @@ def test_batch_cancel_keeps_finished_answers(tmp_path: Path) -> None:
     """--batch-cancel after a kill: finished answers in the output, the rest cancelled, exit 1."""
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(source, 60)
-    # 1 real second = 10 virtual: 1 line a virtual second, so a batch takes several real seconds.
+    # 1 real second = 10 virtual: 1 line every 2 virtual seconds, so even the 9 chat lines take
+    # about 2 real seconds; nothing is finalizing yet when the cancel comes.
     batch = FakeBatchConfig(
-        time_scale=10.0, validating_seconds=0.0, requests_per_second=1.0, cancelling_seconds=0.0
+        time_scale=10.0,
+        validating_seconds=0.0,
+        requests_per_second=0.5,
+        cancelling_seconds=0.0,
+        finalizing_seconds=0.0,
     )
     flags = ("--batch", "--poll-interval", "0.02")
     with FakeOpenAIServer(FakeServerConfig(), batch=batch).in_thread() as server:
