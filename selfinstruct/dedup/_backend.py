@@ -81,14 +81,14 @@ def _numba_cache_dirs() -> list[Path]:
     return [Path(here) / "__pycache__", user_cache / sub]
 
 
-def compiled_cache_ready() -> bool:
-    """Whether Numba's disk cache holds the file-dedup kernels, so loading them takes ~1 s.
+def compiled_cache_ready(kernel: str = "_prefix.best_matches") -> bool:
+    """Whether Numba's disk cache holds ``kernel`` (module.function), so loading it takes ~1 s.
 
     Checked without importing Numba (the index files of the cache); a wrong guess only costs time.
     """
     tag = f"py{sys.version_info.major}{sys.version_info.minor}"
     for directory in _numba_cache_dirs():
-        if any(directory.glob(f"_prefix.best_matches-*.{tag}.nbi")):
+        if any(directory.glob(f"{kernel}-*.{tag}.nbi")):
             return True
     return False
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import numpy as np
 import orjson
 
 from ..errors import ConfigError
-from ._backend import get_kernels
+from ._backend import compiled_cache_ready, get_kernels, python_kernels, warm_up_in_background
 from ._tokenize import TOKENIZERS, get_tokenizer
 
 __all__ = ["IndexConfig", "IndexStatistics", "Match", "NoveltyIndex"]
@@ -39,6 +40,9 @@ MODES = ("exact", "approximate")
 BACKENDS = ("auto", "numba", "python")
 _SNAPSHOT_MAGIC = b"SELFINSTRUCT-NOVELTY-INDEX-2\n"
 _STAMP_LIMIT = (1 << 31) - 4
+# The kernel ``_warm`` compiles last, and how often (seconds) a twin-backed index looks for it.
+_LAST_KERNEL = "_kernels.compact"
+_UPGRADE_POLL = 2.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,14 @@ class NoveltyIndex:
             backend=backend,
         )
         self._k: Any = get_kernels(backend)
+        # Right after an install Numba's cache is empty and compiling the kernels takes 10-40 s:
+        # start on the plain twin (same arrays, same answers) while a background process fills
+        # the cache, and switch once it is there.
+        self._upgrade_at: float | None = None
+        if backend == "auto" and self._k is not python_kernels and not compiled_cache_ready(_LAST_KERNEL):
+            self._k = python_kernels
+            warm_up_in_background()
+            self._upgrade_at = time.monotonic() + _UPGRADE_POLL
         self._tokenize = get_tokenizer(tokenizer, use_stemmer=use_stemmer)
         self._lock = threading.RLock()
         self._texts: list[str] = []
@@ -517,8 +529,20 @@ class NoveltyIndex:
             self._verified += scratch.verified
         return [match for matches, _ in done for match in matches]
 
+    def _maybe_upgrade(self) -> None:
+        """Switch from the twin to the compiled kernels once the background compile is cached."""
+        if self._upgrade_at is None or time.monotonic() < self._upgrade_at:
+            return
+        if compiled_cache_ready(_LAST_KERNEL):
+            self._k = get_kernels("auto")
+            self._upgrade_at = None
+        else:
+            self._upgrade_at = time.monotonic() + _UPGRADE_POLL
+
     def _check(self, tokens: list[str], nearest: bool, scratch: _Scratch | None = None) -> Match:
         config = self.config
+        if scratch is None:
+            self._maybe_upgrade()
         if scratch is None:
             self._checks += 1
             self._compact_if_due()

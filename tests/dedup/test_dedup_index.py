@@ -279,3 +279,26 @@ def test_statistics_count_checks_and_verified_rows() -> None:
     stats = index.statistics()
     assert (stats.items, stats.vocabulary, stats.checks) == (3, 8, 5)
     assert stats.verified >= 2
+
+
+def test_cold_cache_starts_on_the_twin_and_switches_with_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With Numba's cache empty an "auto" index runs the twin, then moves to Numba once it is cached."""
+    from selfinstruct.dedup import _index, _kernels, _kernels_py
+
+    ready = {"now": False}
+    warmed: list[bool] = []
+    monkeypatch.setattr(_index, "compiled_cache_ready", lambda kernel: ready["now"])
+    monkeypatch.setattr(_index, "warm_up_in_background", lambda: warmed.append(True) or True)
+    monkeypatch.setattr(_index, "_UPGRADE_POLL", 0.0)
+    monkeypatch.delenv("SELFINSTRUCT_PURE_PYTHON", raising=False)
+    index = NoveltyIndex()
+    reference = NoveltyIndex(backend="numba")
+    assert index._k is _kernels_py and warmed == [True]
+    texts = [f"write a poem about the sea number {k % 7} today" for k in range(150)]
+    for k, text in enumerate(texts):
+        if k == 75:
+            ready["now"] = True
+        assert index.add_if_novel(text, nearest=True) == reference.add_if_novel(text, nearest=True)
+    assert index._k is _kernels
