@@ -295,7 +295,8 @@ def test_cold_cache_starts_on_the_twin_and_switches_with_the_same_answers(
     monkeypatch.delenv("SELFINSTRUCT_PURE_PYTHON", raising=False)
     index = NoveltyIndex()
     reference = NoveltyIndex(backend="numba")
-    assert index._k is _kernels_py and warmed == [True]
+    assert index._k is _kernels_py
+    assert warmed == [True]
     texts = [f"write a poem about the sea number {k % 7} today" for k in range(150)]
     for k, text in enumerate(texts):
         if k == 75:
