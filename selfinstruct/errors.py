@@ -16,7 +16,9 @@ A failed request does not raise: its ``Result.error.kind`` is an :class:`ErrorKi
 engine does with each kind is decided here, by set membership: :data:`RETRYABLE_KINDS` are
 retried, :data:`CONGESTION_KINDS` shrink the in-flight window, :data:`JOURNALED_KINDS` are
 journaled (a re-run replays them instead of paying again), :data:`STOP_KINDS` stop the whole job,
-:data:`ENDPOINT_DOWN_KINDS` count against an endpoint's health.
+:data:`STOP_IN_A_ROW_KINDS` stop it after :data:`STOP_IN_A_ROW` of them in a row,
+:data:`BAD_BODY_KINDS` get only :data:`BAD_BODY_RETRIES` retries, :data:`ENDPOINT_DOWN_KINDS` count
+against an endpoint's health.
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ else:  # pragma: no cover - Python 3.10
 
 
 __all__ = [
+    "BAD_BODY_KINDS",
+    "BAD_BODY_RETRIES",
     "CONGESTION_KINDS",
     "ENDPOINT_DOWN_KINDS",
     "JOURNALED_KINDS",
     "RETRYABLE_KINDS",
+    "STOP_IN_A_ROW",
+    "STOP_IN_A_ROW_KINDS",
     "STOP_KINDS",
     "APIError",
     "BudgetExceededError",
@@ -71,6 +77,7 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     INVALID_BODY = "invalid_body"
+    EMPTY_ANSWER = "empty_answer"  # a 200 whose first choice has no text (null content, no message)
     # Properties of the request or the account: retrying cannot help.
     BAD_REQUEST = "bad_request"
     AUTH = "auth"
@@ -93,8 +100,20 @@ class ErrorKind(StrEnum):
 #: Causes a later attempt can fix; everything else fails the request at once (retrying would
 #: only spend money or time).
 RETRYABLE_KINDS = frozenset(
-    {ErrorKind.RATE_LIMIT, ErrorKind.SERVER, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.INVALID_BODY}
+    {
+        ErrorKind.RATE_LIMIT,
+        ErrorKind.SERVER,
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.INVALID_BODY,
+        ErrorKind.EMPTY_ANSWER,
+    }
 )
+#: A 200 whose whole body is not an answer (not JSON, no choices, null content, no message):
+#: each such call may have been billed, so these get only ``BAD_BODY_RETRIES`` retries per request
+#: (counted together), not the full ``max_retries``.
+BAD_BODY_KINDS = frozenset({ErrorKind.INVALID_BODY, ErrorKind.EMPTY_ANSWER})
+BAD_BODY_RETRIES = 2
 #: "The server is overloaded": the adaptive window shrinks on these (and on a 503), unless a 429
 #: came with Retry-After, which is honoured by pausing instead.
 CONGESTION_KINDS = frozenset({ErrorKind.RATE_LIMIT, ErrorKind.TIMEOUT})
@@ -103,6 +122,10 @@ CONGESTION_KINDS = frozenset({ErrorKind.RATE_LIMIT, ErrorKind.TIMEOUT})
 JOURNALED_KINDS = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.CONTEXT_LENGTH})
 #: Failures that stop the whole job (``Engine.stopped_reason``): later requests are not sent.
 STOP_KINDS = frozenset({ErrorKind.QUOTA, ErrorKind.BUDGET})
+#: Failures that stop the whole job once ``STOP_IN_A_ROW`` requests in a row ended with one of
+#: them (one 401 may be a proxy's hiccup; a run of them is a wrong or revoked key).
+STOP_IN_A_ROW_KINDS = frozenset({ErrorKind.AUTH})
+STOP_IN_A_ROW = 3
 #: Failures that say an endpoint may be down (its health counts them; a connection failure at once).
 ENDPOINT_DOWN_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.SERVER, ErrorKind.TIMEOUT})
 

@@ -21,6 +21,7 @@ import orjson
 from ..engine import Clock, RealClock, RetryPolicy
 from ..engine.http import parse_retry_after
 from ..errors import RETRYABLE_KINDS, APIError, EngineError, ErrorKind, TransportError
+from ..redact import Redactor
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -107,7 +108,7 @@ class BatchInfo:
         )
 
 
-def _api_error(status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
+def _api_error(status: int, headers: Mapping[str, str], raw: bytes, redact: Redactor) -> APIError:
     message, code = raw[:300].decode("utf-8", "replace").strip(), None
     try:
         payload = orjson.loads(raw)
@@ -118,7 +119,7 @@ def _api_error(status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
     except orjson.JSONDecodeError:
         pass
     return APIError(
-        message or "(no message)",
+        redact(message) if message else "(no message)",
         status=status,
         retry_after=parse_retry_after(headers),
         request_id=headers.get("x-request-id"),
@@ -217,7 +218,8 @@ class BatchClient:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as response:
                 if response.status >= 400:
-                    raise _api_error(response.status, response.headers, await response.read())
+                    raw = await response.read()
+                    raise _api_error(response.status, response.headers, raw, Redactor.from_headers(headers))
                 if into is None:
                     return await response.read()
                 # 1 MiB local writes between network reads: short enough not to stall the loop.

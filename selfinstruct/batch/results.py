@@ -19,6 +19,7 @@ import orjson
 from ..engine import ErrorInfo
 from ..engine.http import Completion
 from ..errors import APIError, ErrorKind, TransportError
+from ..redact import redact
 
 __all__ = ["LineOutcome", "parse_result_line", "read_result_file"]
 
@@ -73,13 +74,13 @@ def parse_result_line(raw: bytes, kind: str) -> LineOutcome | None:
         error_body = body.get("error") if isinstance(body, Mapping) else None
         message, code = "(no message)", None
         if isinstance(error_body, Mapping):
-            message = str(error_body.get("message") or message)
+            message = redact(str(error_body.get("message") or message))
             code = error_body.get("code") if isinstance(error_body.get("code"), str) else None
         api_error = APIError(message, status=status, request_id=request_id, code=code)
         return LineOutcome(key, None, ErrorInfo(api_error.kind, str(api_error), status, 1, request_id, code))
     if isinstance(line_error, Mapping):
         code = str(line_error.get("code") or "unknown")
-        message = str(line_error.get("message") or "")
+        message = redact(str(line_error.get("message") or ""))
         cause = _LINE_ERRORS.get(code, ErrorKind.SERVER)
         return LineOutcome(key, None, ErrorInfo(cause, f"{code}: {message}", None, 1, None, code))
     missing = "batch line has neither a response nor an error"

@@ -24,8 +24,11 @@ import orjson
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..errors import (
+    BAD_BODY_KINDS,
     CONGESTION_KINDS,
     JOURNALED_KINDS,
+    STOP_IN_A_ROW,
+    STOP_IN_A_ROW_KINDS,
     APIError,
     BudgetExceededError,
     ConfigError,
@@ -40,8 +43,8 @@ from .config import EngineConfig
 from .endpoints import EndpointPool
 from .http import build_body, post_completion
 from .journal import Journal
-from .limits import RateLimiter, estimate_tokens
-from .requests import ErrorInfo, Request, Result
+from .limits import RateLimiter, estimate_usage
+from .requests import AnswerScope, ErrorInfo, Request, Result
 from .retry import RetryPolicy
 from .stats import EngineStats, StatsCollector
 
@@ -100,9 +103,11 @@ class Engine:
 
     Use as ``async with Engine(config) as engine:`` then ``async for result in engine.run(requests)``
     or ``await engine.complete(request)``. Per-request failures never raise: the ``Result``
-    carries an ``ErrorInfo``. ``insufficient_quota`` or a reached budget stop the engine:
-    later requests come back with error kind ``"quota"`` / ``"budget"`` without a call, and
-    ``stopped_reason`` (the kind) and ``stop_error`` (the exception, with a message) are set.
+    carries an ``ErrorInfo``. ``insufficient_quota``, a reached budget, or ``STOP_IN_A_ROW``
+    auth failures in a row stop the engine: later requests come back with error kind
+    ``"quota"`` / ``"budget"`` / ``"auth"`` without a call, and ``stopped_reason`` (the kind) and
+    ``stop_error`` (the exception, with a message) are set. The journal is keyed by request and
+    by :class:`AnswerScope` (model and default params).
 
     Args:
         config: the engine settings.
@@ -130,13 +135,18 @@ class Engine:
         )
         self.window = AdaptiveWindow(config.concurrency, adaptive=config.adaptive)
         self.pool = EndpointPool(config.base_urls, self._make_limiter, self.clock)
-        self.journal = None if journal is None else Journal(journal, fsync_interval=fsync_interval)
+        self.journal = (
+            None
+            if journal is None
+            else Journal(journal, fsync_interval=fsync_interval, scope=AnswerScope.of(config))
+        )
         self.stopped_reason: ErrorKind | None = None
         self.stop_error: EngineError | None = None
         self._session = session
         self._owns_session = session is None
         self._stats = StatsCollector(self.clock.now())
         self._inflight: dict[str, asyncio.Future[Result]] = {}
+        self._stop_run = 0  # results in a row that failed with one of STOP_IN_A_ROW_KINDS
         self._open = False
         headers = {"Content-Type": "application/json", "User-Agent": "selfinstruct"}
         if config.api_key:
@@ -329,20 +339,38 @@ class Engine:
                 ErrorKind.BUDGET,
             )
 
+    def _note_final_failure(self, failure: EngineError, cause: ErrorKind) -> None:
+        """Stop once ``STOP_IN_A_ROW`` requests in a row failed with a ``STOP_IN_A_ROW_KINDS`` cause."""
+        if cause not in STOP_IN_A_ROW_KINDS:
+            return
+        self._stop_run += 1
+        if self._stop_run >= STOP_IN_A_ROW:
+            status = failure.status if isinstance(failure, APIError) else None
+            self._stop(
+                APIError(
+                    f"{self._stop_run} requests in a row failed with {cause} (last: {failure}); "
+                    "check the API key (OPENAI_API_KEY) and that it may use this model, then re-run "
+                    "the same command to resume",
+                    status=status or 401,
+                ),
+                cause,
+            )
+
     async def _execute(self, request: Request, key: str) -> Result:
         cfg, clock, stats, retry = self.config, self.clock, self._stats, self.retry
         session = self._check_open()
         body = orjson.dumps(build_body(request, cfg.model, cfg.default_params))
         kind = request.kind
         path = "/chat/completions" if kind == "chat" else "/completions"
-        estimate = estimate_tokens(
+        guess = estimate_usage(
             request.prompt,
             request.messages,
             {**cfg.default_params, **request.params},
             completion_estimate=cfg.completion_estimate,
         )
+        estimate = sum(guess)
         started = clock.now()
-        attempts = 0
+        attempts = bad_bodies = 0
         while True:
             if self.stopped_reason is not None:
                 return self._stopped(request, key, attempts)
@@ -383,8 +411,12 @@ class Engine:
                 self.window.on_success()
                 latency = clock.now() - started
                 stats.latencies.append(latency)
+                self._stop_run = 0
                 if usage is not None:
                     self._account(usage.prompt_tokens, usage.completion_tokens)
+                else:  # missing or unreadable usage: budgets and cost count the estimate
+                    stats.usage_estimated += 1
+                    self._account(*guess)
                 result = Result(
                     request,
                     key,
@@ -426,7 +458,10 @@ class Engine:
                     ),
                     ErrorKind.QUOTA,
                 )
-            if not retry.should_retry(cause, attempts):
+            if cause in BAD_BODY_KINDS:
+                bad_bodies += 1
+            if not retry.should_retry(cause, attempts, bad_bodies):
+                self._note_final_failure(failure, cause)
                 result = self._failure(
                     request,
                     key,

@@ -1,8 +1,11 @@
 """One HTTP call to an OpenAI-compatible server: build the body, POST, parse, classify errors.
 
 Every failure becomes an ``APIError`` (the server answered with an error status) or a
-``TransportError`` (reset, timeout, truncated or invalid body); the exception's ``kind`` (an
-``ErrorKind``) is the cause used in ``ErrorInfo.kind`` and by the retry policy.
+``TransportError`` (reset, timeout, truncated or invalid body, a 200 with no text); the
+exception's ``kind`` (an ``ErrorKind``) is the cause used in ``ErrorInfo.kind`` and by the retry
+policy. What the server sent is parsed defensively: odd ``usage`` counts are unknown usage
+(``Completion.usage_invalid``), never an exception, and every message built from the server's
+text has the API key and any ``sk-``/bearer token redacted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import aiohttp
 import orjson
 
 from ..errors import APIError, CallFailed, ErrorKind, QuotaExhaustedError, TransportError, error_kind_of
+from ..redact import Redactor
 from .requests import Request, Usage
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "parse_duration",
     "parse_rate_limit_headers",
     "parse_retry_after",
+    "parse_usage",
     "post_completion",
 ]
 
@@ -52,7 +57,11 @@ class RateLimitInfo:
 
 @dataclass(frozen=True)
 class Completion:
-    """A parsed successful answer (first choice) with the response metadata."""
+    """A parsed successful answer (first choice) with the response metadata.
+
+    ``usage`` is None when the server sent none or sent counts that are not non-negative
+    integers; ``usage_invalid`` tells the second case apart (the engine estimates and counts it).
+    """
 
     text: str
     finish_reason: str | None
@@ -61,6 +70,7 @@ class Completion:
     rate_limits: RateLimitInfo
     choices: int
     model: str | None
+    usage_invalid: bool = False
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -146,7 +156,7 @@ def build_body(request: Request, model: str, default_params: Mapping[str, Any]) 
     return body
 
 
-def _api_error(status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
+def _api_error(status: int, headers: Mapping[str, str], raw: bytes, redact: Redactor) -> APIError:
     message, code, kind = "", None, None
     try:
         payload = orjson.loads(raw)
@@ -169,12 +179,12 @@ def _api_error(status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
         and re.search(r"context length|context window|too many tokens", message, re.I)
     ):
         code = "context_length_exceeded"
-    code = str(code) if code is not None else None
+    code = redact(str(code)) if code is not None else None
     retry_after = parse_retry_after(headers)
     request_id = headers.get("x-request-id")
     cls = QuotaExhaustedError if code == "insufficient_quota" else APIError
     return cls(
-        message or "(no message)",
+        redact(message) if message else "(no message)",
         status=status,
         retry_after=retry_after,
         request_id=request_id,
@@ -188,11 +198,70 @@ def error_kind(error: BaseException) -> ErrorKind:
     return error_kind_of(error)
 
 
-def _parse_success(raw: bytes, headers: Mapping[str, str], kind: str) -> Completion:
+def _count(value: Any) -> int | None:
+    """A token count as the server sent it, or None when it is not a non-negative integer.
+
+    Integral floats (``12.0``) are accepted; strings, null, booleans, fractions, negatives are not.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return None
+
+
+def parse_usage(raw: Any) -> tuple[Usage | None, bool]:
+    """Read a ``usage`` object: ``(usage, invalid)``.
+
+    No ``usage`` at all is ``(None, False)``; one whose counts are not non-negative integers
+    (``"ten"``, ``null``, ``12.5``, ``-3``) or that is not an object is ``(None, True)``. A count
+    that is absent is 0 (some servers send only ``completion_tokens``) as long as one is present.
+    """
+    if raw is None:
+        return None, False
+    if not isinstance(raw, dict):
+        return None, True
+    fields = ("prompt_tokens", "completion_tokens")
+    if not any(name in raw for name in fields):
+        return None, True
+    counts = [_count(raw.get(name, 0)) for name in fields]
+    if counts[0] is None or counts[1] is None:
+        return None, True
+    return Usage(counts[0], counts[1]), False
+
+
+def _text_of(choice: dict[str, Any], kind: str) -> str:
+    """The first choice's text; raises ``TransportError(EMPTY_ANSWER)`` when there is none."""
+    if kind == "chat":
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise TransportError("the answer's first choice has no message", kind=ErrorKind.EMPTY_ANSWER)
+        text = message.get("content")
+        if text is None:
+            text = message.get("reasoning_content")
+        if isinstance(text, list):  # content parts: [{"type": "text", "text": ...}, ...]
+            text = "".join(str(p.get("text") or "") for p in text if isinstance(p, dict))
+    else:
+        text = choice.get("text")
+    if text is None:
+        where = "message content" if kind == "chat" else "text"
+        raise TransportError(f"the answer's {where} is null", kind=ErrorKind.EMPTY_ANSWER)
+    return text if isinstance(text, str) else str(text)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _parse_success(
+    raw: bytes, headers: Mapping[str, str], kind: str, redact: Redactor | None = None
+) -> Completion:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        snippet = raw[:80].decode("utf-8", "replace")
+        snippet = (redact or Redactor())(raw[:80].decode("utf-8", "replace"))
         raise TransportError(
             f"response body is not valid JSON ({exc}): {snippet!r}", kind=ErrorKind.INVALID_BODY
         ) from None
@@ -200,27 +269,17 @@ def _parse_success(raw: bytes, headers: Mapping[str, str], kind: str) -> Complet
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise TransportError("response has no choices", kind=ErrorKind.INVALID_BODY)
     choice = choices[0]
-    if kind == "chat":
-        message = choice.get("message")
-        text = message.get("content") if isinstance(message, dict) else None
-        if text is None and isinstance(message, dict):
-            text = message.get("reasoning_content")
-    else:
-        text = choice.get("text")
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
-    usage = None
-    raw_usage = payload.get("usage")
-    if isinstance(raw_usage, dict):
-        usage = Usage(int(raw_usage.get("prompt_tokens") or 0), int(raw_usage.get("completion_tokens") or 0))
+    text = _text_of(choice, kind)
+    usage, usage_invalid = parse_usage(payload.get("usage"))
     return Completion(
         text=text,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=_optional_str(choice.get("finish_reason")),
         usage=usage,
         request_id=headers.get("x-request-id"),
         rate_limits=parse_rate_limit_headers(headers),
         choices=len(choices),
-        model=payload.get("model"),
+        model=_optional_str(payload.get("model")),
+        usage_invalid=usage_invalid,
     )
 
 
@@ -238,22 +297,29 @@ async def post_completion(
     Raises:
         APIError: non-2xx status (QuotaExhaustedError for ``insufficient_quota``), with status,
             retry-after, request id and code.
-        TransportError: timeout, connection failure, truncated or invalid body (``kind`` says which).
+        TransportError: timeout, connection failure, truncated or invalid body, or a 200 whose
+            first choice has no text (``kind`` says which).
+
+    Error messages have the credentials in ``headers`` (and any ``sk-``/bearer token) redacted.
     """
+    redact = Redactor.from_headers(headers)
     try:
         async with session.post(
             url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
             raw = await response.read()
             if response.status >= 400:
-                raise _api_error(response.status, response.headers, raw)
-            return _parse_success(raw, response.headers, kind)
+                raise _api_error(response.status, response.headers, raw, redact)
+            return _parse_success(raw, response.headers, kind, redact)
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
         raise TransportError(f"no answer within {timeout:g} s", kind=ErrorKind.TIMEOUT) from None
     except aiohttp.ClientPayloadError as exc:
-        raise TransportError(f"truncated response body: {exc}", kind=ErrorKind.INVALID_BODY) from None
+        # The connection broke mid-body: the network's fault, not a bad answer, so it is retried
+        # (and fails over) as a connection failure, on the full budget.
+        message = redact(f"connection dropped mid-body: {exc}")
+        raise TransportError(message, kind=ErrorKind.CONNECTION) from None
     except aiohttp.ClientResponseError as exc:
-        raise TransportError(f"bad HTTP response: {exc}", kind=ErrorKind.INVALID_BODY) from None
+        raise TransportError(redact(f"bad HTTP response: {exc}"), kind=ErrorKind.INVALID_BODY) from None
     except (aiohttp.ClientError, OSError) as exc:
-        message = f"connection failed: {type(exc).__name__}: {exc}"
+        message = redact(f"connection failed: {type(exc).__name__}: {exc}")
         raise TransportError(message, kind=ErrorKind.CONNECTION) from None

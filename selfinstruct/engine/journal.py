@@ -7,8 +7,16 @@ per ``fsync_interval`` seconds (default 1 s) on a helper thread, so a slow disk 
 event loop, and once more on close; pass None to never fsync.
 
 A kill can tear the last line. On open, a last line without its newline or that does not parse
-is cut off (the request it belonged to is simply done again); a bad line anywhere else means the
-file is not ours or was edited, and raises ``JournalError``.
+is cut off (the request it belonged to is simply done again); a bad line anywhere else (not JSON,
+or a field of the wrong type, such as ``usage: "x"``) means the file is not ours or was edited,
+and raises ``JournalError`` naming the file and line.
+
+Keys: a line answers a request when its ``key`` is the request's key (kind, prompt or messages,
+params, sample) and its ``scope`` is the journal's :class:`AnswerScope` digest (model and the
+engine's default params), so another ``--model`` asks again. Compatibility: lines written before
+scopes existed have no ``scope``; they answer when the model they record is the configured one
+(or the server's dated name for it, or none), as :meth:`AnswerScope.admits_legacy` says. A
+``Journal`` or ``read_journal`` without a scope takes every line.
 
 What is journaled: successful completions, and failures that are a property of the request
 itself (``JOURNALED_KINDS`` in ``selfinstruct.errors``: bad_request, context_length), so a re-run
@@ -18,6 +26,7 @@ budget) are not: a re-run retries them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -28,9 +37,16 @@ from typing import Any
 import orjson
 
 from ..errors import JOURNALED_KINDS, ErrorKind, JournalError
-from .requests import ErrorInfo, Request, Result, Usage
+from .requests import AnswerScope, ErrorInfo, Request, Result, Usage
 
-__all__ = ["JOURNALED_ERRORS", "Journal", "read_journal", "record_to_result", "result_to_record"]
+__all__ = [
+    "JOURNALED_ERRORS",
+    "Journal",
+    "read_journal",
+    "record_problem",
+    "record_to_result",
+    "result_to_record",
+]
 
 #: The old name of ``selfinstruct.errors.JOURNALED_KINDS``.
 JOURNALED_ERRORS = JOURNALED_KINDS
@@ -73,11 +89,64 @@ def result_to_record(result: Result) -> dict[str, Any]:
     return record
 
 
+_STR_OR_NONE = ("id", "prompt", "text", "finish_reason", "model", "scope")
+_DICT_OR_NONE = ("params", "meta")
+_ERROR_FIELDS = {f.name for f in dataclasses.fields(ErrorInfo)}
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def record_problem(record: object) -> str | None:
+    """What is wrong with a journal record's fields (None when it can be replayed)."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if not isinstance(record.get("key"), str):
+        return "'key' is not a string"
+    for name in _STR_OR_NONE:
+        if record.get(name) is not None and not isinstance(record[name], str):
+            return f"{name!r} is not a string"
+    for name in _DICT_OR_NONE:
+        if record.get(name) is not None and not isinstance(record[name], dict):
+            return f"{name!r} is not an object"
+    messages = record.get("messages")
+    if messages is not None and (
+        not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages)
+    ):
+        return "'messages' is not a list of objects"
+    if (record.get("prompt") is None) == (messages is None):
+        return "needs exactly one of 'prompt' or 'messages'"
+    for name in ("sample", "attempts"):
+        if record.get(name) is not None and not _is_count(record[name]):
+            return f"{name!r} is not a non-negative integer"
+    latency = record.get("latency")
+    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))):
+        return "'latency' is not a number"
+    usage = record.get("usage")
+    if usage is not None and not (isinstance(usage, list) and len(usage) == 2 and all(map(_is_count, usage))):
+        return "'usage' is not [prompt_tokens, completion_tokens]"
+    error = record.get("error")
+    if error is not None:
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+            return "'error' is not an object with a 'message'"
+        if not isinstance(error.get("kind"), str):
+            return "'error.kind' is not a string"
+        for name in ("status", "attempts"):
+            if error.get(name) is not None and not _is_count(error[name]):
+                return f"'error.{name}' is not a non-negative integer"
+        for name in ("request_id", "code"):
+            if error.get(name) is not None and not isinstance(error[name], str):
+                return f"'error.{name}' is not a string"
+    return None
+
+
 def record_to_result(record: dict[str, Any], request: Request | None = None) -> Result:
     """Rebuild a ``Result`` (``from_journal=True``) from a journal line.
 
     With ``request`` given (the caller's current request for the same key) it is used as is, so
-    the caller's id and meta come back; otherwise the journaled request is rebuilt.
+    the caller's id and meta come back; otherwise the journaled request is rebuilt. The record is
+    expected to pass :func:`record_problem` (the journal checks every line when it reads it).
     """
     if request is None:
         request = Request(
@@ -105,13 +174,25 @@ def record_to_result(record: dict[str, Any], request: Request | None = None) -> 
 
 
 def _error_info(record: dict[str, Any]) -> ErrorInfo:
-    fields = dict(record)
+    fields = {k: v for k, v in record.items() if k in _ERROR_FIELDS}  # a newer journal may add some
     fields["kind"] = ErrorKind.parse(fields.get("kind"))
+    fields["attempts"] = fields.get("attempts") or 0
     return ErrorInfo(**fields)
 
 
-def _scan(path: Path) -> tuple[list[tuple[str, int]], int, int]:
-    """Index a journal: ([(key, offset)], end of the last good line, file size)."""
+def _answers(record: dict[str, Any], scope: AnswerScope | None) -> bool:
+    """Whether a (checked) record answers requests under ``scope`` (None: every record does)."""
+    if scope is None:
+        return True
+    written = record.get("scope")
+    if written is None:
+        return scope.admits_legacy(record.get("model"))
+    return bool(written == scope.digest)
+
+
+def _scan(path: Path, scope: AnswerScope | None = None) -> tuple[list[tuple[str, int]], int, int]:
+    """Index a journal: ([(key, offset)] of the lines that answer under ``scope``, end of the last
+    good line, file size)."""
     index: list[tuple[str, int]] = []
     offset = 0
     size = path.stat().st_size
@@ -125,17 +206,18 @@ def _scan(path: Path) -> tuple[list[tuple[str, int]], int, int]:
             return True
         try:
             record = orjson.loads(stripped)
-            key = record["key"]
-            if not isinstance(key, str):
-                raise TypeError("key is not a string")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            problem = record_problem(record)
+        except orjson.JSONDecodeError as exc:
+            problem = f"not JSON: {exc}"
+        if problem is not None:
             if last:
                 return False
             raise JournalError(
-                f"{path}:{number}: not a selfinstruct journal line ({exc}); "
+                f"{path}:{number}: not a selfinstruct journal line ({problem}); "
                 "use another output path or remove the file to start over"
-            ) from None
-        index.append((key, offset))
+            )
+        if _answers(record, scope):
+            index.append((record["key"], offset))
         return True
 
     with open(path, "rb") as handle:
@@ -152,36 +234,40 @@ def _scan(path: Path) -> tuple[list[tuple[str, int]], int, int]:
     return index, offset, size
 
 
-def read_journal(path: str | Path) -> Iterator[Result]:
+def read_journal(path: str | Path, scope: AnswerScope | None = None) -> Iterator[Result]:
     """Replay the completed results in a journal, in file order (a torn last line is ignored).
 
+    With ``scope``, only the lines that answer under it (see the module docstring); without,
+    every line.
+
     Raises:
-        JournalError: a line other than the last is not a journal record.
+        JournalError: a line other than the last is not a journal record (names file and line).
     """
     path = Path(path)
     if not path.exists():
         return
-    _, end, _ = _scan(path)
-    position = 0
+    index, _, _ = _scan(path, scope)
     with open(path, "rb") as handle:
-        for line in handle:
-            position += len(line)
-            if position > end:
-                break
-            if line.strip():
-                yield record_to_result(orjson.loads(line))
+        for _, offset in index:
+            handle.seek(offset)
+            yield record_to_result(orjson.loads(handle.readline()))
 
 
 class Journal:
     """An open journal: an index of done keys and an append handle.
 
     Memory is one dict entry (key -> byte offset) per journaled result; records are read back
-    from disk when replayed.
+    from disk when replayed. With ``scope`` (the engine passes its :class:`AnswerScope`), only
+    lines written under that scope (or old lines it admits) are done keys, and new lines record
+    it; without, every line counts and new lines record none.
     """
 
-    def __init__(self, path: str | Path, *, fsync_interval: float | None = 1.0) -> None:
+    def __init__(
+        self, path: str | Path, *, fsync_interval: float | None = 1.0, scope: AnswerScope | None = None
+    ) -> None:
         self.path = Path(path)
         self.fsync_interval = fsync_interval
+        self.scope = scope
         self.repaired_bytes = 0
         self._index: dict[str, int] = {}
         self._fd: int | None = None
@@ -195,7 +281,7 @@ class Journal:
         """Read the existing journal (repairing a torn last line) and open it for appending."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            index, end, size = _scan(self.path)
+            index, end, size = _scan(self.path, self.scope)
             if end < size:
                 self.repaired_bytes = size - end
                 os.truncate(self.path, end)
@@ -224,7 +310,10 @@ class Journal:
         """Write one result's line; when this returns the line survives the process dying."""
         if self._fd is None:
             raise JournalError(f"journal {self.path} is not open")
-        line = orjson.dumps(result_to_record(result), option=orjson.OPT_APPEND_NEWLINE)
+        record = result_to_record(result)
+        if self.scope is not None:
+            record["scope"] = self.scope.digest
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         view = memoryview(line)
         while view:
             written = os.write(self._fd, view)

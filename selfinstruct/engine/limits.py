@@ -28,7 +28,7 @@ import anyio
 from .clock import Clock
 from .http import RateLimitInfo
 
-__all__ = ["LimiterStatistics", "Permit", "RateLimiter", "estimate_tokens"]
+__all__ = ["LimiterStatistics", "Permit", "RateLimiter", "estimate_tokens", "estimate_usage"]
 
 
 def estimate_tokens(
@@ -39,6 +39,21 @@ def estimate_tokens(
     completion_estimate: int = 256,
 ) -> int:
     """Tokens a request will count against a TPM limit: ~4 characters per token + max_tokens."""
+    prompt_tokens, completion_tokens = estimate_usage(
+        prompt, messages, params, completion_estimate=completion_estimate
+    )
+    return prompt_tokens + completion_tokens
+
+
+def estimate_usage(
+    prompt: str | None,
+    messages: Sequence[Mapping[str, Any]] | None,
+    params: Mapping[str, Any],
+    *,
+    completion_estimate: int = 256,
+) -> tuple[int, int]:
+    """(prompt, completion) tokens a request is assumed to use when the server does not say:
+    ~4 characters per prompt token, and ``max_tokens`` (else ``completion_estimate``) for the answer."""
     chars = 0
     if prompt is not None:
         chars = len(prompt)
@@ -51,7 +66,7 @@ def estimate_tokens(
                 chars += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, Mapping))
     max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
     completion = int(max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 else completion_estimate
-    return math.ceil(chars / 4) + completion
+    return math.ceil(chars / 4), completion
 
 
 class Permit:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from ..errors import APIError, TransportError
+from ..redact import Redactor
 
 __all__ = ["probe_endpoints"]
 
@@ -35,6 +36,7 @@ async def probe_endpoints(
     sent = {"User-Agent": "selfinstruct", **(headers or {})}
     if api_key:
         sent["Authorization"] = f"Bearer {api_key}"
+    redact = Redactor.from_headers(sent)
     owned = session is None
     client = session or aiohttp.ClientSession()
     reachable: list[str] = []
@@ -51,11 +53,11 @@ async def probe_endpoints(
                     status = response.status
                     body = (await response.read())[:300].decode("utf-8", "replace")
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                unreachable.append(f"{url} ({type(error).__name__}: {error or 'timed out'})")
+                unreachable.append(redact(f"{url} ({type(error).__name__}: {error or 'timed out'})"))
                 continue
             if status in (401, 403):
                 refused = APIError(
-                    f"{url} refused the API key (set OPENAI_API_KEY): {body.strip()}", status=status
+                    redact(f"{url} refused the API key (set OPENAI_API_KEY): {body.strip()}"), status=status
                 )
                 continue
             reachable.append(url)

@@ -12,7 +12,7 @@ import orjson
 
 from ..errors import ConfigError, ErrorKind
 
-__all__ = ["ErrorInfo", "Request", "Result", "Usage", "request_key"]
+__all__ = ["AnswerScope", "ErrorInfo", "Request", "Result", "Usage", "request_key"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -20,11 +20,52 @@ _EMPTY: Mapping[str, Any] = {}
 def request_key(kind: str, content: Any, params: Mapping[str, Any], sample: int) -> str:
     """Stable content hash of (endpoint kind, prompt or messages, params) plus ``-{sample}``.
 
-    Keys are sorted before hashing, so dicts that differ only in key order share a key. The model
-    is deliberately not part of the key: a journal is tied to one job, not to one model name.
+    Keys are sorted before hashing, so dicts that differ only in key order share a key. What the
+    engine adds to every request (the model, its default params) is not in this key but in the
+    journal's :class:`AnswerScope`: a journal line answers a request when both match.
     """
     payload = orjson.dumps([kind, content, params], option=orjson.OPT_SORT_KEYS)
     return f"{hashlib.sha256(payload).hexdigest()[:32]}-{sample}"
+
+
+#: Request fields that do not change an answer (billing tier, tracing, transport): left out of
+#: the scope, so changing them replays the journal instead of paying again.
+NOT_ANSWER_FIELDS = frozenset(
+    {"service_tier", "user", "metadata", "store", "stream", "stream_options", "n", "timeout"}
+)
+
+
+@dataclass(frozen=True)
+class AnswerScope:
+    """What besides the request decides an answer: the model and the engine's default params.
+
+    A journal line is written with its scope's ``digest`` and replays only for a request with the
+    same key under the same scope, so re-running with another ``--model`` or other sampling
+    defaults asks again instead of replaying the first model's answers.
+    """
+
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Any) -> AnswerScope:
+        """The scope of an ``EngineConfig`` (anything with ``model`` and ``default_params``)."""
+        return cls(config.model, dict(config.default_params))
+
+    @cached_property
+    def digest(self) -> str:
+        """A short stable hash of the model and the answer-changing default params."""
+        params = {k: v for k, v in self.params.items() if k not in NOT_ANSWER_FIELDS}
+        payload = orjson.dumps([self.model, params], option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+    def admits_legacy(self, recorded_model: object) -> bool:
+        """Whether a line written before scopes existed (it records only the model the server
+        named) answers for this scope: no model recorded, the same model, or the server's dated
+        name for it (``gpt-4o-mini-2024-07-18`` for ``gpt-4o-mini``)."""
+        if not isinstance(recorded_model, str) or not recorded_model:
+            return True
+        return recorded_model == self.model or recorded_model.startswith(self.model + "-")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -16,7 +16,9 @@ class EngineStats:
     ``requests`` counts HTTP attempts; ``completed`` results reported (ok + failed + from
     journal); ``retries`` and ``errors`` are keyed by cause; latencies are per successful request
     (seconds, over the last 10,000); ``rate`` is results per second over the last ~10 s;
-    ``limiter_wait`` is the total time requests spent waiting in rate limiters.
+    ``limiter_wait`` is the total time requests spent waiting in rate limiters;
+    ``usage_estimated`` counts answers whose ``usage`` was missing or unreadable (their tokens and
+    cost are estimated from the prompt and ``max_tokens``).
     """
 
     requests: int
@@ -36,6 +38,7 @@ class EngineStats:
     limiter_wait: float
     cost: float
     elapsed: float
+    usage_estimated: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -61,6 +64,7 @@ class StatsCollector:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost = 0.0
+        self.usage_estimated = 0
         self.retries: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.latencies: deque[float] = deque(maxlen=10_000)
@@ -95,4 +99,5 @@ class StatsCollector:
             limiter_wait=limiter_wait,
             cost=self.cost,
             elapsed=now - self.started,
+            usage_estimated=self.usage_estimated,
         )

@@ -3,8 +3,10 @@
 It answers ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models`` on loopback with
 OpenAI-shaped JSON, and the Batch API (``/v1/files``, ``/v1/batches``: see ``batch_api``). It
 can add latency, 429s (with ``Retry-After`` and ``retry-after-ms``), 500s,
-dropped connections, garbage or truncated bodies, and an enforced requests/tokens-per-window limit
-that answers 429 with a correct ``Retry-After`` and sends ``x-ratelimit-*`` headers.
+dropped connections, garbage or truncated bodies, answers with no text (null content or no
+message), answers with odd ``usage`` counts (strings, null, fractions, negatives), error texts
+that echo the caller's API key (as some proxies do), and an enforced requests/tokens-per-window
+limit that answers 429 with a correct ``Retry-After`` and sends ``x-ratelimit-*`` headers.
 
 Use it as ``async with FakeOpenAIServer(...) as server:`` inside an event loop, as
 ``with FakeOpenAIServer(...).in_thread() as server:`` from synchronous code, or as a process:
@@ -70,7 +72,11 @@ class FakeServerConfig:
     """Behaviour of the fake server: latency, fault rates (0..1, drawn per request) and limits.
 
     ``rate_flex_unavailable`` is the share of ``service_tier: "flex"`` requests answered with
-    flex's 429 ``resource_unavailable`` (no Retry-After).
+    flex's 429 ``resource_unavailable`` (no Retry-After). ``rate_empty_answer`` answers 200 with
+    null content (or, every other time, a choice without a message; ``text: null`` for
+    completions); ``rate_odd_usage`` answers normally but with ``usage`` counts that are not
+    integers (``"ten"``, null, ``12.5``, ``-3`` in turn). ``echo_key`` puts the request's
+    ``Authorization`` header into the text of every error body.
     """
 
     latency: float = 0.0
@@ -78,6 +84,9 @@ class FakeServerConfig:
     rate_500: float = 0.0
     rate_drop: float = 0.0
     rate_garbage: float = 0.0
+    rate_empty_answer: float = 0.0
+    rate_odd_usage: float = 0.0
+    echo_key: bool = False
     retry_after: float = 1.0
     rpm_limit: float | None = None
     tpm_limit: float | None = None
@@ -88,11 +97,11 @@ class FakeServerConfig:
     rate_flex_unavailable: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_500", "rate_drop", "rate_garbage", "rate_flex_unavailable"):
+        for name in (*_FAULTS, "rate_flex_unavailable"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FakeServerConfig.{name} must be in [0, 1], got {value!r}")
-        if self.rate_429 + self.rate_500 + self.rate_drop + self.rate_garbage > 1.0:
+        if sum(getattr(self, name) for name in _FAULTS) > 1.0:
             raise ValueError("FakeServerConfig fault rates must sum to at most 1")
         if self.latency < 0 or self.retry_after < 0:
             raise ValueError("FakeServerConfig.latency and retry_after must be >= 0")
@@ -102,6 +111,12 @@ class FakeServerConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"FakeServerConfig.{name} must be > 0 or None")
+
+
+# The per-request faults, drawn from one uniform number in this order.
+_FAULTS = ("rate_429", "rate_500", "rate_drop", "rate_garbage", "rate_empty_answer", "rate_odd_usage")
+# What ``rate_odd_usage`` sends as prompt_tokens, in turn.
+_ODD_COUNTS: tuple[Any, ...] = ("ten", None, 12.5, -3)
 
 
 def count_tokens(text: str) -> int:
@@ -208,8 +223,10 @@ class FakeOpenAIServer:
         batch: how the Batch API (``/v1/files``, ``/v1/batches``) behaves; see ``batch_api``.
 
     ``counts`` holds requests by outcome: ``requests``, ``ok``, ``rate_limited`` (injected 429),
-    ``limit_exceeded`` (enforced limit), ``server_error``, ``dropped``, ``garbage``, ``reply_error``,
-    ``bad_request``, ``models``.
+    ``limit_exceeded`` (enforced limit), ``server_error``, ``dropped``, ``garbage``,
+    ``empty_answer``, ``odd_usage`` (also counted in ``ok``), ``reply_error``, ``bad_request``,
+    ``models``; ``answered_again`` counts good answers to a request body answered before (a
+    client that pays twice for the same request).
     """
 
     def __init__(
@@ -232,6 +249,7 @@ class FakeOpenAIServer:
         self._window = _Window(self.config.limit_window)
         self._runner: web.AppRunner | None = None
         self._serial = 0
+        self._answered: set[bytes] = set()
         self.batch_api = FakeBatchAPI(self, batch)
 
     @property
@@ -322,6 +340,7 @@ class FakeOpenAIServer:
     async def _reset(self, request: web.Request) -> web.Response:
         """Zero the counts, the limit window and the Batch API's record of answered custom ids."""
         self.counts.clear()
+        self._answered.clear()
         self._window = _Window(self.config.limit_window)
         self.batch_api.answered.clear()
         return web.Response(body=b"{}", content_type="application/json")
@@ -333,8 +352,17 @@ class FakeOpenAIServer:
         return await self._handle(request, "completion")
 
     def _error(
-        self, status: int, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        request: web.Request | None = None,
     ) -> web.Response:
+        if self.config.echo_key and request is not None:
+            # What a careless proxy does: repeat the credentials it was given.
+            message += f" (request had Authorization: {request.headers.get('Authorization', '')!r})"
         return web.Response(
             status=status,
             body=orjson.dumps(_error_body(status, message, code)),
@@ -360,7 +388,7 @@ class FakeOpenAIServer:
                 raise ValueError("'prompt' is required")
         except ValueError as error:  # orjson.JSONDecodeError is a ValueError
             self.counts["bad_request"] += 1
-            return self._error(400, f"invalid request: {error}")
+            return self._error(400, f"invalid request: {error}", request=request)
 
         config = self.config
         if config.latency:
@@ -379,6 +407,7 @@ class FakeOpenAIServer:
                     "Rate limit reached; please retry later.",
                     code="rate_limit_exceeded",
                     headers={**headers, **self._retry_headers(wait), **self._limit_headers(now)},
+                    request=request,
                 )
             self._window.events.append((now, prompt_tokens))
             self._window.tokens += prompt_tokens
@@ -393,6 +422,7 @@ class FakeOpenAIServer:
                     "Resource unavailable: not enough capacity for flex processing; retry later.",
                     code="resource_unavailable",
                     headers=headers,
+                    request=request,
                 )
 
         draw = self._random.random()
@@ -403,11 +433,12 @@ class FakeOpenAIServer:
                 "Rate limit reached (injected).",
                 code="rate_limit_exceeded",
                 headers={**headers, **self._retry_headers(config.retry_after)},
+                request=request,
             )
         draw -= config.rate_429
         if draw < config.rate_500:
             self.counts["server_error"] += 1
-            return self._error(500, "The server had an error (injected).", headers=headers)
+            return self._error(500, "The server had an error (injected).", headers=headers, request=request)
         draw -= config.rate_500
         if draw < config.rate_drop:
             self.counts["dropped"] += 1
@@ -418,9 +449,29 @@ class FakeOpenAIServer:
             truncated = b'{"id": "cmpl-x", "object": "chat.completion", "choi'
             garbage = truncated if self.counts["garbage"] % 2 else b"<html><body>502 Bad Gateway</body>"
             return web.Response(body=garbage, content_type="application/json", headers=headers)
+        draw -= config.rate_garbage
+        empty = draw < config.rate_empty_answer
+        draw -= config.rate_empty_answer
+        odd_usage = not empty and draw < config.rate_odd_usage
 
         status, payload, extra = self.answer(kind, body, serial=self._serial)
         headers.update(extra)
+        if status == 200 and empty:
+            self.counts["ok"] -= 1
+            self.counts["empty_answer"] += 1
+            _empty_first_choice(payload, kind, self.counts["empty_answer"])
+        elif status == 200:
+            if odd_usage:
+                self.counts["odd_usage"] += 1
+                odd = _ODD_COUNTS[(self.counts["odd_usage"] - 1) % len(_ODD_COUNTS)]
+                payload["usage"] = {"prompt_tokens": odd, "completion_tokens": 3.5, "total_tokens": "?"}
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            if digest in self._answered:
+                self.counts["answered_again"] += 1
+            self._answered.add(digest)
+        elif config.echo_key:
+            message = payload["error"]["message"]
+            payload["error"]["message"] = f"{message} (key {request.headers.get('Authorization', '')!r})"
         return web.Response(
             status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
         )
@@ -509,6 +560,17 @@ class FakeOpenAIServer:
         return response
 
 
+def _empty_first_choice(payload: dict[str, Any], kind: str, serial: int) -> None:
+    """Make the first choice of an answer carry no text: null content, or no message at all."""
+    choice = payload["choices"][0]
+    if kind != "chat":
+        choice["text"] = None
+    elif serial % 2:
+        choice["message"]["content"] = None
+    else:
+        del choice["message"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until interrupted; print the base URL as the first stdout line."""
     parser = argparse.ArgumentParser(prog="python -m selfinstruct.testing.server", description=__doc__)
@@ -518,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-500", type=float, default=0.0)
     parser.add_argument("--rate-drop", type=float, default=0.0)
     parser.add_argument("--rate-garbage", type=float, default=0.0)
+    parser.add_argument("--rate-empty-answer", type=float, default=0.0)
+    parser.add_argument("--rate-odd-usage", type=float, default=0.0)
+    parser.add_argument("--echo-key", action="store_true", help="error texts repeat the Authorization header")
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--rpm-limit", type=float, default=None)
     parser.add_argument("--tpm-limit", type=float, default=None)
@@ -533,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
         rate_500=args.rate_500,
         rate_drop=args.rate_drop,
         rate_garbage=args.rate_garbage,
+        rate_empty_answer=args.rate_empty_answer,
+        rate_odd_usage=args.rate_odd_usage,
+        echo_key=args.echo_key,
         retry_after=args.retry_after,
         rpm_limit=args.rpm_limit,
         tpm_limit=args.tpm_limit,
