@@ -33,6 +33,7 @@ import anyio
 import orjson
 
 from ..engine import Clock, EngineConfig, ErrorInfo, Journal, RealClock, Request, Result, RetryPolicy
+from ..engine.requests import AnswerScope
 from ..errors import JOURNALED_KINDS, RETRYABLE_KINDS, APIError, ConfigError, ErrorKind
 from .client import BatchClient, BatchInfo
 from .config import BatchConfig
@@ -140,7 +141,9 @@ class BatchRunner:
         self.engine_config = engine_config
         self.config = config or BatchConfig()
         self._owns_journal = not isinstance(journal, Journal)
-        self.journal = journal if isinstance(journal, Journal) else Journal(journal)
+        self.journal = (
+            journal if isinstance(journal, Journal) else Journal(journal, scope=AnswerScope.of(engine_config))
+        )
         self.ledger = Ledger(ledger if ledger is not None else ledger_path(self.journal.path))
         self.spool = self.ledger.path.with_name(self.ledger.path.name.removesuffix(".jsonl") + ".files")
         self.clock: Clock = clock or RealClock()

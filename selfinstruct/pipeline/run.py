@@ -31,6 +31,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ..dedup import NoveltyIndex
 from ..engine import Engine, EngineConfig, Request, Result, read_journal
+from ..engine.requests import AnswerScope
 from ..errors import STOP_KINDS, ConfigError, InputError
 from ..jsonl import atomic_write, dumps_line
 from . import prompts
@@ -293,7 +294,7 @@ class _Runner:
         if not path.exists():
             return
         with self.timings.measure("io"):
-            for result in read_journal(path):
+            for result in read_journal(path, AnswerScope.of(self.engine.config)):
                 # The journal keeps answers and the errors that retrying cannot fix; both replay.
                 self.cache[result.key] = result
 

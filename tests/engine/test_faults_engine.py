@@ -18,7 +18,7 @@ from selfinstruct.engine import Engine, EngineConfig, Journal, Request, read_jou
 from selfinstruct.engine.clock import FakeClock
 from selfinstruct.engine.files import complete_file
 from selfinstruct.engine.http import parse_usage
-from selfinstruct.engine.requests import Usage
+from selfinstruct.engine.requests import AnswerScope, Usage
 from selfinstruct.errors import BAD_BODY_RETRIES, STOP_IN_A_ROW, JournalError
 from selfinstruct.redact import REDACTED, redact
 from selfinstruct.testing.server import FakeOpenAIServer, FakeReply, FakeServerConfig
@@ -224,6 +224,21 @@ async def test_another_model_or_params_asks_again_and_the_first_replays(
             sent.append(server.counts["requests"] - before)
     assert sent == [6, 6, 0, 6, 0]
     assert len(list(read_journal(journal))) == 18
+
+
+@pytest.mark.anyio
+async def test_read_journal_with_a_scope_replays_only_its_answers(fake_server: Any, tmp_path: Path) -> None:
+    """read_journal(path, scope), which run's replay uses, takes only the lines of that model and params."""
+    journal = tmp_path / "out.journal"
+    async with fake_server() as server:
+        for model in ("a", "b"):
+            async with Engine(config(server, model=model), journal=journal) as engine:
+                await run_all(engine, prompts(3))
+    scope_a = AnswerScope("a")
+    scope_b = AnswerScope("b", {"service_tier": "flex"})
+    assert [r.model for r in read_journal(journal, scope_a)] == ["a"] * 3
+    assert [r.model for r in read_journal(journal, scope_b)] == ["b"] * 3  # the tier does not change answers
+    assert len(list(read_journal(journal))) == 6
 
 
 @pytest.mark.anyio
