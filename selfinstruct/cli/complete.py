@@ -74,6 +74,8 @@ def _summary(stats: EngineStats, elapsed: float) -> str:
         parts.append("retries " + ", ".join(f"{k} {v}" for k, v in sorted(stats.retries.items())))
     if stats.errors:
         parts.append("errors " + ", ".join(f"{k} {v}" for k, v in sorted(stats.errors.items())))
+    if stats.usage_estimated:
+        parts.append(f"usage estimated for {stats.usage_estimated:,} answers (missing or unreadable)")
     if stats.latency_p50 is not None and stats.latency_p95 is not None:
         parts.append(f"latency p50 {stats.latency_p50:.3f}s p95 {stats.latency_p95:.3f}s")
     if stats.limiter_wait:
