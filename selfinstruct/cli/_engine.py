@@ -192,12 +192,12 @@ async def engine_endpoint(args: argparse.Namespace) -> AsyncIterator[Endpoint]:
         await probe_endpoints(base_urls, api_key=config.api_key)
         yield Endpoint(config, local=False)
         return
-    from ..local import LOCAL_CONCURRENCY, LOCAL_HINT, serve_local_model
+    from ..local import LOCAL_HINT, serve_local_model
 
     async with serve_local_model(args.model_path) as local:
         print(LOCAL_HINT, file=sys.stderr)
         config = engine_config_from_args(
-            args, model=args.model or local.model, base_urls=[local.base_url], concurrency=LOCAL_CONCURRENCY
+            args, model=args.model or local.model, base_urls=[local.base_url], concurrency=local.slots
         )
         yield Endpoint(config, local=True)
 

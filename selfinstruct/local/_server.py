@@ -1,6 +1,8 @@
-"""Run llama-cpp-python's OpenAI-compatible server on a free loopback port for the length of a block.
+"""Run llama.cpp's OpenAI-compatible server on a free loopback port for the length of a block.
 
-The server is a child process started from ``_child.py`` (which ties its life to ours, see there).
+The server is ``llama-server`` from the prebuilt ``xllamacpp`` wheel, with ``slots`` requests decoded
+together (continuous batching), in a child process started from ``_child.py`` (which ties its life
+to ours, see there).
 Its stdout and stderr go to an anonymous temporary file, so a chatty server can never block on a
 full pipe and the last lines are at hand for error messages. Stopping is SIGTERM to the child's
 process group, a grace period, then SIGKILL; it runs shielded from cancellation, on normal exit,
@@ -18,7 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +33,7 @@ import anyio.abc
 from ..errors import ConfigError, LocalServerError
 from ._model import check_server_installed, resolve_model_path
 
-__all__ = ["LOCAL_CONCURRENCY", "LOCAL_HINT", "LocalModel", "default_threads", "serve_local_model"]
-
-LOCAL_CONCURRENCY: Final = 1
-"""Requests in flight against the local server: llama_cpp.server answers one at a time."""
+__all__ = ["LOCAL_HINT", "LocalModel", "default_slots", "default_threads", "serve_local_model"]
 
 LOCAL_HINT: Final = (
     "selfinstruct: no endpoint configured, so a small local model (by default SmolLM2-135M-Instruct) is "
@@ -44,16 +43,17 @@ LOCAL_HINT: Final = (
 
 HOST: Final = "127.0.0.1"
 _CHILD_SCRIPT: Final = Path(__file__).with_name("_child.py")
-# What the child runs: a module name, or a .py script taking the same flags (the tests swap in one).
-_SERVER_TARGET = "llama_cpp.server"
-# uvicorn's graceful shutdown waits for the request in flight, and a generation cannot be
-# interrupted: after this long the server is killed (it holds no state worth saving).
+# What the child runs: "xllamacpp", or a .py script taking the same flags (the tests swap in one).
+_SERVER_TARGET = "xllamacpp"
+# The server ends at once on SIGTERM; a stand-in that does not is killed after this long (a server
+# holds no state worth saving).
 _STOP_GRACE_SECONDS = 2.0
 _TAIL_BYTES: Final = 8192
 _TAIL_LINES: Final = 30
 _POLL_FIRST_DELAY: Final = 0.05
 _POLL_MAX_DELAY: Final = 0.5
 _PROBE_TIMEOUT: Final = 2.0
+_MAX_SLOTS: Final = 64
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class LocalModel:
     pid: int | None = field(default=None, kw_only=True)
     startup_seconds: float | None = field(default=None, kw_only=True)
     """Seconds from starting the process to the first answer of ``GET /v1/models``."""
+    slots: int = field(default=1, kw_only=True)
+    """Requests the server decodes together: the engine's concurrency for this server."""
 
 
 class _PortTakenError(Exception):
@@ -86,21 +88,21 @@ async def serve_local_model(
     n_ctx: int = 2048,
     startup_timeout: float = 180.0,
     n_threads: int | None = None,
-    extra_args: Sequence[str] = (),
+    slots: int | None = None,
 ) -> AsyncIterator[LocalModel]:
-    """Serve a GGUF model on loopback with ``llama_cpp.server`` for the duration of the block.
+    """Serve a GGUF model on loopback with llama.cpp's ``llama-server`` for the duration of the block.
 
     Args:
         model_path: the GGUF file to serve; None serves the embedded SmolLM2-135M-Instruct.
         port: loopback port to listen on; None picks a free one (and retries once if it gets taken).
-        n_ctx: context window in tokens.
+        n_ctx: context window of each request (each slot), in tokens.
         startup_timeout: seconds to wait for the server's first answer.
         n_threads: CPU threads for generation and prompt processing; None: see ``default_threads``.
-        extra_args: further ``llama_cpp.server`` flags, e.g. ``["--chat_format", "chatml"]``; they
-            come last, so they override ours (``--logits_all false`` unless logprobs are wanted).
+        slots: requests decoded together (continuous batching); None: see ``default_slots``.
+            Send this many requests at a time (``LocalModel.slots``); more wait in the server's queue.
 
     Yields:
-        LocalModel with the base URL and model name to use.
+        LocalModel with the base URL, the model name and the slot count to use.
 
     Raises:
         ConfigError: an argument is out of range.
@@ -116,9 +118,14 @@ async def serve_local_model(
         raise ConfigError(f"startup_timeout must be positive, got {startup_timeout}")
     if n_threads is not None and n_threads < 1:
         raise ConfigError(f"n_threads must be at least 1, got {n_threads}")
+    if slots is not None and not 1 <= slots <= _MAX_SLOTS:
+        raise ConfigError(f"slots must be between 1 and {_MAX_SLOTS}, got {slots}")
     path = resolve_model_path(model_path)
     check_server_installed()
     threads = n_threads if n_threads is not None else default_threads()
+    settings = _Settings(
+        n_ctx=n_ctx, threads=threads, slots=slots if slots is not None else default_slots(threads)
+    )
     alias = path.name.removesuffix(".gguf")
 
     attempts = 1 if port is not None else 2
@@ -127,7 +134,7 @@ async def serve_local_model(
         chosen = port if port is not None else _free_port()
         if port is not None:
             _check_port_free(port)
-        candidate = await _ServerProcess.launch(path, alias, chosen, n_ctx, threads, extra_args)
+        candidate = await _ServerProcess.launch(path, alias, chosen, settings)
         try:
             await candidate.wait_ready(startup_timeout)
         except _PortTakenError as error:
@@ -161,14 +168,47 @@ async def serve_local_model(
 
 
 _ERROR_LINE = re.compile(r"^(?:[\w.]*(?:Error|Exception)|ERROR):\s*\S")
+# llama.cpp's log lines: "0.00.006.575 E llama_model_load: error loading model: ..." (E for error).
+_LLAMA_ERROR_LINE = re.compile(r"^[\d.]+ E (?P<message>.*\S)")
+# Its last error lines only say that it gave up ("exiting due to model loading error"); the cause
+# is the line before.
+_LLAMA_GIVING_UP = ("exiting due to", "cleaning up")
+_PORT_TAKEN_SIGNS = ("address already in use", "couldn't bind http server socket")
 
 
 def _last_error_line(tail: str) -> str | None:
-    """The last line of ``tail`` that reads like an error (a Python exception or a logged ERROR)."""
+    """The cause the server logged last: llama.cpp's last error line that names one, else a
+    Python exception or a logged ERROR line."""
+    llama_errors = [
+        " ".join(match["message"].split())
+        for line in tail.splitlines()
+        if (match := _LLAMA_ERROR_LINE.match(line))
+    ]
+    causes = [line for line in llama_errors if not any(sign in line for sign in _LLAMA_GIVING_UP)]
+    if causes:
+        return causes[-1]
     for line in reversed(tail.splitlines()):
         if _ERROR_LINE.match(line):
             return " ".join(line.split())
     return None
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How the server is to run: context per slot, CPU threads, slots."""
+
+    n_ctx: int
+    threads: int
+    slots: int
+
+
+def default_slots(threads: int) -> int:
+    """Slots for a server with ``threads`` threads: 4 per thread, at most 16 (chosen by measurement).
+
+    llama.cpp decodes the slots' next tokens in one batch, and for a 135M model one batch step costs
+    little more than one token's step, so throughput grows with slots until the CPU is saturated.
+    """
+    return max(1, min(_MAX_SLOTS, 4 * threads))
 
 
 def default_threads() -> int:
@@ -194,7 +234,7 @@ def _free_port() -> int:
 def _check_port_free(port: int) -> None:
     """Raise LocalServerError if ``port`` cannot be bound on loopback, the way the server binds it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        if os.name == "posix":  # uvicorn sets SO_REUSEADDR too: a port in TIME_WAIT is usable
+        if os.name == "posix":  # llama-server sets SO_REUSEADDR too: a port in TIME_WAIT is usable
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
@@ -217,6 +257,7 @@ class _ServerProcess:
         path: Path,
         alias: str,
         port: int,
+        settings: _Settings,
         started: float,
     ) -> None:
         self.process = process
@@ -224,15 +265,14 @@ class _ServerProcess:
         self.path = path
         self.alias = alias
         self.port = port
+        self.settings = settings
         self.started = started
         self.startup_seconds: float | None = None
         self.tail = ""
         self._stopped = False
 
     @classmethod
-    async def launch(
-        cls, path: Path, alias: str, port: int, n_ctx: int, threads: int, extra_args: Sequence[str]
-    ) -> _ServerProcess:
+    async def launch(cls, path: Path, alias: str, port: int, settings: _Settings) -> _ServerProcess:
         """Start the server process (it is not ready yet: call ``wait_ready``)."""
         command = [
             sys.executable,
@@ -241,30 +281,26 @@ class _ServerProcess:
             _SERVER_TARGET,
             "--model",
             str(path),
-            "--model_alias",
+            "--alias",
             alias,
             "--host",
             HOST,
             "--port",
             str(port),
-            "--n_ctx",
-            str(n_ctx),
-            "--n_threads",
-            str(threads),
-            "--n_threads_batch",
-            str(threads),
-            # The server's default keeps logits for every position (an n_ctx x vocab float array,
-            # 400 MB for SmolLM2 at 2k context): measured RSS 647 MB -> 276 MB without it. Only
-            # logprobs need it; pass extra_args=["--logits_all", "true"] to get them back.
-            "--logits_all",
-            "false",
-            *extra_args,
+            "--ctx-per-slot",
+            str(settings.n_ctx),
+            "--slots",
+            str(settings.slots),
+            "--threads",
+            str(settings.threads),
+            "--batch-threads",
+            str(settings.threads),
         ]
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"  # so the log tail is current when the server dies
         # llama.cpp's OpenMP workers spin while waiting; on a busy machine a spinning thread steals
-        # the core its partner needs (measured on 2 shared cores: 2 threads 3.9 tok/s by default,
-        # 24 tok/s passive; 1 thread 33-43 tok/s).
+        # the core its partner needs (measured with llama-cpp-python on 2 shared cores: 2 threads
+        # 3.9 tok/s by default, 24 tok/s passive; 1 thread 33-43 tok/s).
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         log = tempfile.TemporaryFile(prefix="selfinstruct-local-server-", suffix=".log")
         try:
@@ -284,7 +320,7 @@ class _ServerProcess:
         except BaseException:
             log.close()
             raise
-        return cls(process, log, path, alias, port, anyio.current_time())
+        return cls(process, log, path, alias, port, settings, anyio.current_time())
 
     @property
     def base_url(self) -> str:
@@ -300,6 +336,7 @@ class _ServerProcess:
             model_path=self.path,
             pid=self.process.pid,
             startup_seconds=self.startup_seconds,
+            slots=self.settings.slots,
         )
 
     @property
@@ -364,7 +401,7 @@ class _ServerProcess:
     def _raise_died(self) -> None:
         """Raise the right error for a server that exited during start-up."""
         tail = self.read_tail()
-        if "address already in use" in tail.lower():
+        if any(sign in tail.lower() for sign in _PORT_TAKEN_SIGNS):
             raise _PortTakenError(tail)
         cause = _last_error_line(tail)
         raise LocalServerError(

@@ -1,10 +1,10 @@
-"""A stand-in for ``python -m llama_cpp.server`` with the same flags, for fast launcher tests.
+"""A stand-in for the xllamacpp server run by ``_child.py``, with the same flags, for fast launcher tests.
 
 Its "model file" is a JSON object that says how to behave:
-``{"mode": "ok" | "exit" | "hang" | "ignore_term"}``. ``ok`` serves ``/v1/models``, an echoing
-``/v1/chat/completions`` and ``POST /v1/die`` (exits with code 7); ``exit`` writes a message to
-stderr and exits with code 3 before listening; ``hang`` never listens; ``ignore_term`` serves like
-``ok`` but ignores SIGTERM. Failing to bind prints the OS error, as uvicorn does.
+``{"mode": "ok" | "exit" | "hang" | "ignore_term"}``. ``ok`` serves ``/v1/models`` (with the slot
+count it was given), an echoing ``/v1/chat/completions`` and ``POST /v1/die`` (exits with code 7);
+``exit`` writes a message to stderr and exits with code 3 before listening; ``hang`` never
+listens; ``ignore_term`` serves like ``ok`` but ignores SIGTERM. Failing to bind prints the OS error.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from aiohttp import web
 
 
 def main() -> None:
-    """Parse llama_cpp.server-style flags and behave as the model file says."""
+    """Parse the server flags _child.py takes and behave as the model file says."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--model_alias")
+    parser.add_argument("--alias")
+    parser.add_argument("--slots", type=int, default=1)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, default=8000)
     args, _ = parser.parse_known_args()
@@ -35,16 +36,17 @@ def main() -> None:
         sys.exit(3)
     if mode == "ignore_term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(serve(args.host, args.port, args.model_alias or args.model, hang=mode == "hang"))
+    asyncio.run(serve(args.host, args.port, args.alias or args.model, args.slots, hang=mode == "hang"))
 
 
-async def serve(host: str, port: int, alias: str, *, hang: bool) -> None:
+async def serve(host: str, port: int, alias: str, slots: int, *, hang: bool) -> None:
     """Serve the fake API until the process is stopped."""
     if hang:
         await asyncio.Event().wait()
 
     async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": alias, "object": "model"}]})
+        data = [{"id": alias, "object": "model", "meta": {"slots": slots}}]
+        return web.json_response({"object": "list", "data": data})
 
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()

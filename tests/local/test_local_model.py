@@ -157,6 +157,8 @@ async def test_serve_reports_missing_model_file(tmp_path: Path) -> None:
         pytest.param({"n_ctx": 8}, "n_ctx", id="tiny-context"),
         pytest.param({"startup_timeout": 0}, "startup_timeout", id="zero-timeout"),
         pytest.param({"n_threads": 0}, "n_threads", id="zero-threads"),
+        pytest.param({"slots": 0}, "slots", id="zero-slots"),
+        pytest.param({"slots": 65}, "slots", id="too-many-slots"),
     ],
 )
 async def test_bad_arguments_are_config_errors(kwargs: dict[str, object], message: str) -> None:

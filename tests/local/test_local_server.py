@@ -17,7 +17,7 @@ import pytest
 from local_procs import FAKE_SERVER, process_gone, wait_until_gone
 
 from selfinstruct.errors import LocalServerError
-from selfinstruct.local import LOCAL_CONCURRENCY, LOCAL_HINT, LocalModel, _server, serve_local_model
+from selfinstruct.local import LOCAL_HINT, LocalModel, _server, default_slots, serve_local_model
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses Linux process tools")
 
@@ -59,8 +59,7 @@ async def chat(local: LocalModel, text: str) -> str:
 
 
 def test_constants() -> None:
-    """One request at a time locally, and a one-line hint naming how to pass a real endpoint."""
-    assert LOCAL_CONCURRENCY == 1
+    """A one-line hint naming how to pass a real endpoint."""
     assert "\n" not in LOCAL_HINT
     assert "--base-url" in LOCAL_HINT
     assert "OPENAI_BASE_URL" in LOCAL_HINT
@@ -81,6 +80,51 @@ async def test_serves_then_stops(fake_model: ModelFactory) -> None:
         assert not process_gone(local.pid)
         assert await chat(local, "hello") == "echo: hello"
     assert process_gone(local.pid)
+
+
+@pytest.mark.anyio
+async def test_slots_reach_the_server(fake_model: ModelFactory) -> None:
+    """The slot count asked for is the server's and is reported to the caller as its concurrency."""
+    async with serve_local_model(fake_model("ok"), slots=3, n_threads=1) as local:
+        assert local.slots == 3
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{local.base_url}/models") as response:
+                models = await response.json()
+    assert models["data"][0]["meta"]["slots"] == 3
+
+
+@pytest.mark.anyio
+async def test_default_slots_follow_threads(fake_model: ModelFactory) -> None:
+    """With no slot count given, the server gets default_slots(threads) and the caller is told."""
+    async with serve_local_model(fake_model("ok"), n_threads=1) as local:
+        assert local.slots == default_slots(1)
+    assert default_slots(1) > 1
+    assert default_slots(1000) == 64
+
+
+@pytest.mark.parametrize(
+    ("tail", "cause"),
+    [
+        pytest.param(
+            "0.00.006.489 E gguf_init_from_reader: failed to read header\n"
+            "0.00.006.784 E srv    load_model: failed to load model, '/m.gguf'\n"
+            "0.00.006.851 I srv    operator(): operator(): cleaning up before exit...\n"
+            "0.00.007.670 E srv          init: exiting due to model loading error\n"
+            "ERROR: llama-server did not start: Failed to init server, please check the input params.",
+            "srv load_model: failed to load model, '/m.gguf'",
+            id="llama-load-failure",
+        ),
+        pytest.param(
+            "Traceback (most recent call last):\nModuleNotFoundError: No module named 'xllamacpp'",
+            "ModuleNotFoundError: No module named 'xllamacpp'",
+            id="python-exception",
+        ),
+        pytest.param("0.00.001.000 I srv init: loading model", None, id="no-error"),
+    ],
+)
+def test_cause_is_read_from_the_log(tail: str, cause: str | None) -> None:
+    """The error message names llama.cpp's own cause, not its closing "exiting due to" line."""
+    assert _server._last_error_line(tail) == cause
 
 
 @pytest.mark.anyio
