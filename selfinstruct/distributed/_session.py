@@ -30,20 +30,22 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
 
     An already initialised Ray is borrowed as it is. Otherwise ``address`` (or ``RAY_ADDRESS``)
     names a running cluster to join (``"auto"`` finds one started on this machine by ``ray start``);
-    with neither, a private Ray is started on 127.0.0.1 with ``num_cpus`` CPUs (default: all) and no
-    dashboard, and shut down on exit.
+    with neither (or ``"local"``), a new private Ray is started on 127.0.0.1 with ``num_cpus`` CPUs
+    (default: all) and no dashboard, and shut down on exit. It never joins a Ray that happens to be
+    running on this machine unless told to: ``ray.init()`` with no address would.
     """
     ray = import_ray()
     if ray.is_initialized():
         yield ray
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
+    if address is not None and address != "local":
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
     else:
         if num_cpus is not None and num_cpus < 1:
             raise ConfigError(f"num_cpus must be >= 1, got {num_cpus}")
         ray.init(
+            address="local",  # a new Ray of our own, never one left running here
             num_cpus=num_cpus,
             include_dashboard=False,
             _node_ip_address="127.0.0.1",

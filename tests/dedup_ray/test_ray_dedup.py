@@ -32,8 +32,14 @@ TEXTS = [
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
-    """One private 2-CPU Ray on loopback for the module (starting one takes seconds)."""
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    """One new private 2-CPU Ray on loopback for the module (starting one takes seconds)."""
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
     yield
     ray.shutdown()
 
