@@ -2,6 +2,7 @@
 
     SelfInstructError
     ├── ConfigError            a setting is missing or out of range (says what to change)
+    │   └── SettingsChangedError   a re-run's settings would change the data its run.json recorded
     ├── InputError             a bad input file: carries path and 1-based line number
     ├── EngineError            a model call could not be completed; ``kind`` says why (an ErrorKind)
     │   ├── APIError           the server answered with an error status (status, retry_after,
@@ -10,6 +11,8 @@
     │   ├── TransportError     connection reset, timeout, truncated or invalid body (kind says which)
     │   └── BudgetExceededError     --max-cost / --max-total-tokens reached, the job stopped cleanly
     ├── JournalError           the journal on disk cannot be used (not a torn last line: that is repaired)
+    ├── OutputBusyError        another process is writing the same run directory or output file
+    ├── OutputWriteError       a file could not be written (disk full...): what was saved, how to resume
     └── LocalServerError       the embedded local model server is missing, cannot start or died
 
 A failed request does not raise: its ``Result.error.kind`` is an :class:`ErrorKind`. What the
@@ -61,8 +64,11 @@ __all__ = [
     "InputError",
     "JournalError",
     "LocalServerError",
+    "OutputBusyError",
+    "OutputWriteError",
     "QuotaExhaustedError",
     "SelfInstructError",
+    "SettingsChangedError",
     "TransportError",
     "error_kind_of",
 ]
@@ -136,6 +142,17 @@ class SelfInstructError(Exception):
 
 class ConfigError(SelfInstructError, ValueError):
     """A setting is missing or out of range; the message says what to change."""
+
+
+class SettingsChangedError(ConfigError):
+    """A re-run's settings would change the data of the run recorded in ``run.json``.
+
+    ``changed`` lists each difference as ``"--flag: old before, new now"``.
+    """
+
+    def __init__(self, message: str, *, changed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.changed = changed
 
 
 class InputError(SelfInstructError, ValueError):
@@ -246,6 +263,23 @@ def error_kind_of(error: BaseException) -> ErrorKind:
 
 class JournalError(SelfInstructError):
     """The journal on disk cannot be used."""
+
+
+class OutputBusyError(SelfInstructError):
+    """Another process holds the lock on the run directory or output file (the message names its pid)."""
+
+
+class OutputWriteError(SelfInstructError):
+    """Writing a journal or output file failed (a full disk, a file-size limit, an I/O error).
+
+    The message names the file and the OS error, says what is already saved and how to resume;
+    ``path`` is the file, ``cause`` the ``OSError``.
+    """
+
+    def __init__(self, message: str, *, path: str | Path, cause: OSError) -> None:
+        super().__init__(message)
+        self.path = str(path)
+        self.cause = cause
 
 
 class LocalServerError(SelfInstructError):

@@ -20,6 +20,7 @@ import aiohttp
 from ..engine import EngineConfig, Result
 from ..engine.files import count_requests, read_requests, write_output
 from ..errors import JOURNALED_KINDS
+from ..rundir import open_output
 from .config import BatchConfig
 from .runner import BatchRunner, BatchStats
 
@@ -88,27 +89,28 @@ async def complete_file_in_batches(
 
     started = time.monotonic()
     asked = 0
-    async with BatchRunner(
-        engine_config,
-        journal=journal_path,
-        config=batch_config,
-        ledger=ledger,
-        session=session,
-        on_result=keep_failure,
-        progress=progress,
-    ) as runner:
-        if cancel:
-            asked = await runner.cancel()
-        else:
-            await runner.run(read_requests(source, chat=chat))
-        lines, errors = write_output(source, output, chat, runner.journal, unfinished)
-        return BatchCompleteReport(
-            output=output,
+    with open_output(output):  # one writer per output: a second is refused
+        async with BatchRunner(
+            engine_config,
             journal=journal_path,
-            ledger=runner.ledger.path,
-            lines=lines,
-            errors=dict(errors),
-            stats=runner.statistics(),
-            cancelled=asked,
-            elapsed=time.monotonic() - started,
-        )
+            config=batch_config,
+            ledger=ledger,
+            session=session,
+            on_result=keep_failure,
+            progress=progress,
+        ) as runner:
+            if cancel:
+                asked = await runner.cancel()
+            else:
+                await runner.run(read_requests(source, chat=chat))
+            lines, errors = write_output(source, output, chat, runner.journal, unfinished)
+            return BatchCompleteReport(
+                output=output,
+                journal=journal_path,
+                ledger=runner.ledger.path,
+                lines=lines,
+                errors=dict(errors),
+                stats=runner.statistics(),
+                cancelled=asked,
+                elapsed=time.monotonic() - started,
+            )

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Bootstrap instruction-tuning data with SELF-INSTRUCT against any OpenAI-compatible endpoint."
         ),
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"selfinstruct {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"{__name__}.{name}")

@@ -182,17 +182,25 @@ def _run_batch(args: argparse.Namespace, journal_path: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; 0 when every request succeeded, 1 when some failed (see the output)."""
-    from ..engine.files import complete_file, count_requests
+    from ..engine.files import count_requests
     from ..errors import ConfigError
+    from ..rundir import open_output
 
     check_engine_arguments(args)
     check_batch_arguments(args)
     journal_path = args.journal or args.output.with_name(args.output.name + ".journal")
     total = count_requests(args.input, chat=args.chat)  # bad input fails before any model starts
-    if args.batch or args.batch_cancel:
-        if not args.model:
-            raise ConfigError("--model is required with --batch (the Batch API needs a model name)")
-        return _run_batch(args, journal_path)
+    if (args.batch or args.batch_cancel) and not args.model:
+        raise ConfigError("--model is required with --batch (the Batch API needs a model name)")
+    with open_output(args.output):  # a second process on this output is refused before anything starts
+        if args.batch or args.batch_cancel:
+            return _run_batch(args, journal_path)
+        return _run_online(args, journal_path, total)
+
+
+def _run_online(args: argparse.Namespace, journal_path: Path, total: int) -> int:
+    from ..engine.files import complete_file
+
     bar = _Bar(total, enabled=sys.stderr.isatty() and not args.no_progress)
 
     async def main() -> CompleteReport:

@@ -21,15 +21,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..pipeline.run import Progress, RunConfig, RunSummary
 
-from . import help_text
+from . import configured_base_urls, help_text
 from ._batch import BatchProgress, add_batch_arguments, batch_config_from_args, check_batch_arguments
 from ._engine import (
     Terminated,
     add_engine_arguments,
     check_engine_arguments,
     engine_endpoint,
+    request_fields,
     run_until_sigterm,
 )
+from ._flags import flags_in_errors
 
 __all__ = ["add_parser", "run"]
 
@@ -58,6 +60,12 @@ def add_parser(subparsers: Any) -> None:
         "--no-nearest",
         action="store_true",
         help="do not record each accepted instruction's most similar pool item (dedup ~3x faster)",
+    )
+    parser.add_argument(
+        "--new-run",
+        action="store_true",
+        help="start a new run in RUN_DIR even though it holds one made with other settings (its data "
+        "files are replaced; the journal stays, so answers to the very same requests are replayed)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
     parser.add_argument("--no-stats", action="store_true", help="do not print the stats table at the end")
@@ -140,34 +148,54 @@ def _run_config(args: argparse.Namespace, *, compact: bool) -> RunConfig:
     )
 
 
+def _check_inputs(config: RunConfig) -> None:
+    """Read the seed and few-shot files now, so a bad one is reported before any model starts."""
+    from ..pipeline.seeds import load_classification_examples, load_instance_examples, load_seed_tasks
+
+    load_seed_tasks(config.seeds_path)
+    if not config.classification_only:
+        load_classification_examples(config.classification_examples_path)
+    load_instance_examples(config.instance_examples_path)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline with the command-line settings; return the exit code."""
     from ..pipeline.run import generate
     from ..pipeline.stats import format_stats, load_stats
+    from ..rundir import open_run_dir
 
+    # Everything that can be checked is checked before the local model starts (seconds) and
+    # before any request: flags, input files, and whether RUN_DIR may be continued.
     check_engine_arguments(args)
     check_batch_arguments(args)
     batch = batch_config_from_args(args) if args.batch else None
+    # The local model gets compact prompts (they fit its 2k context), in completion form unless
+    # --chat: measured on SmolLM2-135M (N=10), completions gave 8 tasks with instances, chat
+    # prompts none (the model restarts the numbering, rambles, and ignores the Input/Output shape).
+    local = not configured_base_urls(args.base_urls)
+    with flags_in_errors():
+        config = _run_config(args, compact=local)
+    _check_inputs(config)
     progress = _ProgressLine(not args.no_progress)
     batch_progress = BatchProgress(not args.no_progress, label="selfinstruct run", bar=False)
 
     async def main() -> RunSummary:
         async with engine_endpoint(args) as endpoint:
-            # The local model gets compact prompts (they fit its 2k context), in completion form
-            # unless --chat: measured on SmolLM2-135M (N=10), completions gave 8 tasks with
-            # instances, chat prompts none (the model restarts the numbering, rambles, and ignores
-            # the Input/Output shape in chat).
-            config = _run_config(args, compact=endpoint.local)
             return await generate(
                 config,
                 engine_config=endpoint.config,
                 progress=progress,
                 batch=batch,
                 batch_progress=batch_progress if batch is not None else None,
+                new_run=args.new_run,
             )
 
+    engine = {"model": args.model, "params": request_fields(args)}
     try:
-        summary = run_until_sigterm(main)
+        with open_run_dir(
+            args.run_dir, config.to_json(), window=args.window, engine=engine, new_run=args.new_run
+        ):
+            summary = run_until_sigterm(main)
     except Terminated:
         print(
             f"selfinstruct run: stopped by SIGTERM; finished results are in {args.run_dir}/journal.jsonl; "

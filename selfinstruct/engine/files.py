@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import JOURNALED_KINDS, ConfigError, EngineError, ErrorKind, InputError
 from ..jsonl import atomic_write, dumps_line, iter_jsonl
+from ..rundir import open_output
 from .config import EngineConfig
 from .engine import Engine
 from .journal import Journal
@@ -209,12 +210,14 @@ async def complete_file(
 
     Raises:
         InputError: a bad input line (before anything is sent). ConfigError: neither engine given.
+        OutputBusyError: another process is writing ``output``.
     """
     source, output = Path(input), Path(output)
     total = count_requests(source, chat=chat)
     journal_path = Path(journal) if journal is not None else output.with_name(output.name + ".journal")
     started = time.monotonic()
     async with AsyncExitStack() as stack:
+        stack.enter_context(open_output(output))  # one writer per output: a second is refused
         if engine is None:
             if engine_config is None:
                 raise ConfigError("complete_file() needs engine_config= or engine= (an open Engine)")

@@ -34,6 +34,7 @@ from ..engine import Engine, EngineConfig, Request, Result, read_journal
 from ..engine.requests import AnswerScope
 from ..errors import STOP_KINDS, ConfigError, InputError
 from ..jsonl import atomic_write, dumps_line
+from ..rundir import open_run_dir
 from . import prompts
 from .filters import InstructionFilter, filter_instances
 from .parse import parse_instances, parse_instructions, parse_yes_no
@@ -593,7 +594,12 @@ class _Runner:
             out_dir=str(out),
         )
         with atomic_write(out / RUN_FILE) as handle:
-            record = {"config": self.config.to_json(), "window": self.window, "summary": summary.to_json()}
+            record = {
+                "config": self.config.to_json(),
+                "window": self.window,
+                "engine": _engine_settings(self.engine.config),
+                "summary": summary.to_json(),
+            }
             handle.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
         return summary
 
@@ -632,10 +638,21 @@ def _recorded_window(out_dir: Path) -> int | None:
     return window if isinstance(window, int) and window > 0 else None
 
 
-def _write_started(config: RunConfig, window: int) -> None:
+def _engine_settings(engine: EngineConfig) -> dict[str, Any]:
+    """The engine settings that change answers, as recorded in run.json (a re-run compares them)."""
+    return {"model": engine.model, "params": dict(engine.default_params)}
+
+
+def _write_started(config: RunConfig, window: int, engine: EngineConfig) -> None:
     # Recorded before any request goes out, so a resumed run uses the same bootstrap window.
+    record = {
+        "config": config.to_json(),
+        "window": window,
+        "engine": _engine_settings(engine),
+        "summary": None,
+    }
     with atomic_write(config.out_dir / RUN_FILE) as handle:
-        handle.write(orjson.dumps({"config": config.to_json(), "window": window, "summary": None}))
+        handle.write(orjson.dumps(record))
 
 
 async def generate(
@@ -646,6 +663,7 @@ async def generate(
     progress: Callable[[Progress], None] | None = None,
     batch: BatchConfig | None = None,
     batch_progress: Callable[[BatchStats], None] | None = None,
+    new_run: bool = False,
 ) -> RunSummary:
     """Run SELF-INSTRUCT to ``config.num_instructions`` accepted instructions, resuming if possible.
 
@@ -662,6 +680,8 @@ async def generate(
             run ends when the last batch is in. Answers go to the same journal, batch ids to
             ``journal.batches.jsonl`` (a re-run polls them, never submits them again).
         batch_progress: called with a :class:`~selfinstruct.batch.BatchStats` after each poll.
+        new_run: start a new run in ``out_dir`` whatever its ``run.json`` recorded (the earlier
+            data files are removed; the journal stays, so answers to the same requests replay).
 
     Returns:
         The summary also saved in ``run.json``. Files written atomically in ``out_dir``:
@@ -670,6 +690,9 @@ async def generate(
 
     Raises:
         ConfigError / InputError: bad settings or seed files (before any request is sent).
+        SettingsChangedError: ``out_dir`` holds a run whose recorded settings make other data
+            (a larger ``num_instructions`` is fine: it resumes); pass ``new_run=True`` to replace it.
+        OutputBusyError: another process is writing ``out_dir``.
     """
     seeds = load_seed_tasks(config.seeds_path)
     classification_examples = (
@@ -679,12 +702,23 @@ async def generate(
     )
     instance_demos = load_instance_examples(config.instance_examples_path)
     out = config.out_dir
-    out.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
+        engine_settings = engine.config if engine is not None else engine_config
+        if engine_settings is None:
+            raise ConfigError("generate() needs engine= (an open Engine) or engine_config=")
+        data_files = (INSTRUCTIONS_FILE, TASKS_FILE, REJECTIONS_FILE)
+        stack.enter_context(
+            open_run_dir(
+                out,
+                config.to_json(),
+                window=config.window,
+                engine=_engine_settings(engine_settings),
+                new_run=new_run,
+                data_files=data_files,
+            )
+        )
         if engine is None:
-            if engine_config is None:
-                raise ConfigError("generate() needs engine= (an open Engine) or engine_config=")
-            engine = await stack.enter_async_context(Engine(engine_config, journal=out / JOURNAL_FILE))
+            engine = await stack.enter_async_context(Engine(engine_settings, journal=out / JOURNAL_FILE))
         engine_concurrency = engine.config.concurrency
         concurrency = config.concurrency or engine_concurrency
         window = config.window or _recorded_window(out) or max(2, concurrency // 8)
@@ -699,7 +733,7 @@ async def generate(
             progress=progress,
         )
         runner.load_journal(out / JOURNAL_FILE)
-        _write_started(config, window)
+        _write_started(config, window, engine.config)
         if batch is None:
             await runner.run()
         else:

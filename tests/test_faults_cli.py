@@ -1,0 +1,189 @@
+"""Issue 11, the command-line side: one output per process, changed settings, full disks, odd inputs.
+
+Each test reproduces one defect a user met (numbered as in the issue) through the real commands,
+against the loopback fake server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from selfinstruct import __version__
+from selfinstruct.cli import main
+from selfinstruct.testing.fake_model import FakeModel
+from selfinstruct.testing.server import FakeOpenAIServer, FakeServerConfig
+
+DATA = Path(__file__).parent / "pipeline" / "data"
+SEED_ARGS = [
+    "--seeds",
+    str(DATA / "seed_tasks.jsonl"),
+    "--classification-examples",
+    str(DATA / "classification_examples.jsonl"),
+    "--instance-examples",
+    str(DATA / "instance_examples.jsonl"),
+]
+COMMAND = [sys.executable, "-m", "selfinstruct"]
+
+
+def environment() -> dict[str, str]:
+    """The test's environment without endpoint settings, and a dummy key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["OPENAI_API_KEY"] = "sk-test"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_args(run_dir: Path, server: FakeOpenAIServer, *extra: str, n: int = 20) -> list[str]:
+    """``selfinstruct run`` arguments on the small test seeds."""
+    return [
+        "run",
+        "-o",
+        str(run_dir),
+        "--num-instructions",
+        str(n),
+        "--base-url",
+        server.base_url,
+        "--model",
+        "m",
+        "--no-progress",
+        "--no-stats",
+        *SEED_ARGS,
+        *extra,
+    ]
+
+
+def write_prompts(path: Path, count: int) -> None:
+    """An input file for ``complete`` with ids 0..count-1."""
+    path.write_bytes(
+        b"".join(orjson.dumps({"id": i, "prompt": f"question {i}"}) + b"\n" for i in range(count))
+    )
+
+
+def wait_for(condition: Any, timeout: float = 60.0) -> None:
+    """Poll ``condition()`` until it is true (the other process is a real process: no fake clock)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_1_a_second_process_on_one_output_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While `run` / `complete` write an output, the same command (also with --batch) is refused at
+    once naming the path and the holder's pid; after a kill -9 of the holder the next one resumes."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    run_dir, source, output = tmp_path / "run", tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_prompts(source, 400)
+    with FakeOpenAIServer(FakeServerConfig(latency=0.05), FakeModel()).in_thread() as server:
+        complete_args = ["complete", str(source), "-o", str(output), "--base-url", server.base_url]
+        complete_args += ["--model", "m", "--concurrency", "1"]
+        holders = [
+            subprocess.Popen(COMMAND + run_args(run_dir, server, "--concurrency", "1"), env=environment()),
+            subprocess.Popen(COMMAND + complete_args, env=environment()),
+        ]
+        try:
+            wait_for(lambda: lines(run_dir / "journal.jsonl") >= 2 and lines(Path(f"{output}.journal")) >= 2)
+            refused = [
+                (run_args(run_dir, server, "--concurrency", "1"), run_dir, holders[0]),
+                (run_args(run_dir, server, "--concurrency", "1", "--batch"), run_dir, holders[0]),
+                (complete_args, output, holders[1]),
+                (complete_args + ["--batch"], output, holders[1]),
+            ]
+            for argv, path, holder in refused:
+                requests_before = server.counts["requests"]
+                assert main(argv) == 2, argv
+                err = capsys.readouterr().err
+                assert f"{path} is in use by process {holder.pid}" in err, err
+                assert holder.poll() is None  # refused while the holder still runs
+            for holder in holders:
+                holder.send_signal(signal.SIGKILL)
+                holder.wait(timeout=30)
+        finally:
+            for holder in holders:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+        assert requests_before > 0
+        # The lock died with its holder: the same commands now resume and finish.
+        assert main(run_args(run_dir, server)) == 0
+        assert main(complete_args[:-2]) == 0
+    assert lines(output) == 400
+    keys = [orjson.loads(line)["key"] for line in Path(f"{output}.journal").read_bytes().splitlines()]
+    assert len(keys) == len(set(keys)) == 400
+
+
+def test_7_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """SIGTERM stops `run` with exit 143 and a message saying how to resume; the re-run finishes."""
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(FakeServerConfig(latency=0.05), FakeModel()).in_thread() as server:
+        argv = run_args(run_dir, server, "--concurrency", "1")
+        process = subprocess.Popen(COMMAND + argv, env=environment(), stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: lines(run_dir / "journal.jsonl") >= 3)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 143, err
+        assert "stopped by SIGTERM" in err
+        assert "re-run the same command to resume" in err
+        assert "Traceback" not in err
+        again = subprocess.run(COMMAND + argv, env=environment(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert lines(run_dir / "instructions.jsonl") == 20
+
+
+def test_10_changed_settings_are_refused_and_a_larger_n_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-running a finished run with settings that change its data is refused naming each one, and
+    the files stay as they were; a larger --num-instructions resumes; --new-run starts over on purpose."""
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        assert main(run_args(run_dir, server)) == 0
+        first = {name: (run_dir / name).read_bytes() for name in ("instructions.jsonl", "tasks.jsonl")}
+        capsys.readouterr()
+        for extra, said in [
+            (["--seed", "1"], "--seed: 0 before, 1 now"),
+            (["--chat"], "--chat: false before, true now"),
+            (["--threshold", "0.5"], "--threshold: 0.7 before, 0.5 now"),
+            (["--param", "temperature=0"], '--param: {} before, {"temperature":0} now'),
+        ]:
+            assert main(run_args(run_dir, server, *extra)) == 2
+            assert said in capsys.readouterr().err
+        argv = run_args(run_dir, server)
+        argv[argv.index("--model") + 1] = "other"
+        assert main(argv) == 2
+        assert '--model: "m" before, "other" now' in capsys.readouterr().err
+        assert main(run_args(run_dir, server, n=10)) == 2
+        assert "--num-instructions: 20 before, 10 now" in capsys.readouterr().err
+        assert {name: (run_dir / name).read_bytes() for name in first} == first
+
+        assert main(run_args(run_dir, server, n=30)) == 0
+        grown = (run_dir / "instructions.jsonl").read_bytes().splitlines()
+        assert len(grown) == 30
+        assert grown[:20] == first["instructions.jsonl"].splitlines()
+
+        assert main(run_args(run_dir, server, "--seed", "1", "--new-run")) == 0
+    record = orjson.loads((run_dir / "run.json").read_bytes())
+    assert record["config"]["seed"] == 1
+    assert record["engine"]["model"] == "m"
+
+
+def test_10_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`selfinstruct --version` prints the package version."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"selfinstruct {__version__}"
