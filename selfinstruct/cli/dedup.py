@@ -11,6 +11,9 @@ All cores are used (--workers to change that); the output does not depend on the
 Inputs under 64 KB are scored with the plain-Python kernels, which is quicker than loading Numba
 (about a second); the answers are the same. This command is ``selfinstruct.dedup_file`` (see
 ``selfinstruct.dedup``) plus argument parsing and printing.
+
+With --ray (or --ray-address) the same outputs, bit for bit, come from a similarity join in Ray
+tasks (``selfinstruct.distributed.dedup_file_ray``): on a cluster, or a private Ray on this machine.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import help_text
+from ._dedup_ray import add_ray_arguments, run_on_ray, wants_ray
 
 __all__ = ["add_parser", "run"]
 
@@ -73,12 +77,15 @@ def add_parser(subparsers: Any) -> None:
         help="threads (default: all cores); the output is the same for any number",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    add_ray_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Deduplicate ``args.input`` into ``args.output`` with ``dedup_file``; print a one-line summary."""
     from ..dedup import dedup_file
 
+    if wants_ray(args):
+        return run_on_ray(args)
     with ExitStack() as stack:
         bars: dict[str, Any] = {}
 

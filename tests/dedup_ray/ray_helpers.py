@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,19 @@ def ray_options(extra: tuple[str, ...]) -> dict[str, Any]:
         else:  # pragma: no cover - a test asking for a flag not mapped here
             raise ValueError(flag)
     return options
+
+
+def many_near_duplicates(count: int, *, seed: int = 0) -> list[str]:
+    """``count`` instruction-like texts over a small vocabulary: most are near an earlier one."""
+    rng = random.Random(seed)
+    verbs = ["Write", "Describe", "List", "Explain", "Summarize", "Give", "Suggest", "Compare"]
+    words = [f"w{k}" for k in range(40)] + ["the", "a", "of", "about", "for", "and", "short", "poem"]
+    texts: list[str] = []
+    for _ in range(count):
+        if texts and rng.random() < 0.5:
+            tokens = rng.choice(texts).split()
+            tokens[rng.randrange(len(tokens))] = rng.choice(words)  # one word changed
+            texts.append(" ".join(tokens))
+        else:
+            texts.append(" ".join([rng.choice(verbs), *rng.choices(words, k=rng.randint(4, 11))]))
+    return texts

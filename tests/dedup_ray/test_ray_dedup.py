@@ -1,7 +1,10 @@
-"""``dedup_file_ray`` on a local Ray (2 CPUs) against the local ``selfinstruct dedup``, byte for byte."""
+"""``dedup_file_ray`` on a two-node Ray (2 CPUs) against the local ``selfinstruct dedup``, byte for byte."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,8 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ray_helpers import corpora, ray_options, run_local, write_records
+from ray_helpers import corpora, many_near_duplicates, ray_options, run_local, write_records
 
+from selfinstruct.cli import main
 from selfinstruct.distributed import RayDedupProgress, dedup_file_ray
 from selfinstruct.errors import InputError
 
@@ -31,15 +35,9 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Iterator[None]:
-    """One new private 2-CPU Ray on loopback for the module (starting one takes seconds)."""
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-    )
+def connected(ray_cluster: Any) -> Iterator[None]:
+    """The driver joins the session's two-node cluster for this module."""
+    ray.init(address=ray_cluster.address, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -140,3 +138,64 @@ def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     """A missing input or pool is named in the error."""
     with pytest.raises(InputError, match="no such file"):
         dedup_file_ray(tmp_path / "nope.jsonl", tmp_path / "out.jsonl")
+
+
+def _running_join_workers(raylet: int) -> list[int]:
+    """Pids of this Ray's worker processes busy in a join task (their title says so)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            title = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == raylet and title.startswith(b"ray::join_task"):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's workers through /proc")
+def test_a_worker_killed_mid_join_changes_nothing(tmp_path: Path) -> None:
+    """SIGKILL a worker while it runs a join: Ray retries the task and the outputs still equal local's."""
+    input_path = write_records(tmp_path / "in.jsonl", many_near_duplicates(6000))
+    # A worker's parent is this Ray's raylet (a lambda travels by value, a test module would not import).
+    raylet = ray.get(ray.remote(lambda: os.getppid()).remote())
+    killed: list[int] = []
+
+    def kill_one_join(update: RayDedupProgress) -> None:
+        if killed or update.stage != "join" or update.done != 1:
+            return
+        deadline = time.monotonic() + 10
+        while not killed and time.monotonic() < deadline:
+            for pid in _running_join_workers(raylet)[:1]:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    result = same_as_local(tmp_path, input_path, blocks=10, progress=kill_one_join)
+    assert killed, "no join task was running to be killed"
+    assert result.rejected > 1000
+    assert len(result.joins) == 55
+
+
+def test_command_line_on_ray(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``selfinstruct dedup --ray`` writes the local command's files and says it ran on Ray."""
+    input_path = write_records(tmp_path / "in.jsonl", TEXTS)
+    pool = write_records(tmp_path / "pool.jsonl", POOL)
+    assert run_local(input_path, tmp_path / "local.jsonl", tmp_path / "local_rej.jsonl", against=(pool,)) == 0
+    capsys.readouterr()
+    argv = [
+        "dedup",
+        str(input_path),
+        "-o",
+        str(tmp_path / "ray.jsonl"),
+        "--rejects",
+        str(tmp_path / "ray_rej.jsonl"),
+    ]
+    assert main([*argv, "--against", str(pool), "--ray", "--ray-blocks", "3", "--no-progress"]) == 0
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert (tmp_path / "ray_rej.jsonl").read_bytes() == (tmp_path / "local_rej.jsonl").read_bytes()
+    summary = capsys.readouterr().out
+    assert summary.startswith("dedup: read 9, kept 3, rejected 6 (against a pool of 2) in ")
+    assert "on Ray (2 CPUs, 3 blocks" in summary
