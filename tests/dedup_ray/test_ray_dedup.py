@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -198,4 +199,5 @@ def test_command_line_on_ray(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert (tmp_path / "ray_rej.jsonl").read_bytes() == (tmp_path / "local_rej.jsonl").read_bytes()
     summary = capsys.readouterr().out
     assert summary.startswith("dedup: read 9, kept 3, rejected 6 (against a pool of 2) in ")
-    assert "on Ray (2 CPUs, 3 blocks" in summary
+    # The shared cluster has 2 CPUs, but a node removed by an earlier test may still be counted a while
+    assert re.search(r" on Ray \(\d+ CPUs, 3 blocks, 9 join tasks, \d+ pairs\) -> ", summary), summary
