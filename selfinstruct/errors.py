@@ -26,7 +26,10 @@ against an endpoint's health.
 
 from __future__ import annotations
 
+import errno
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,8 +38,10 @@ if TYPE_CHECKING:
     from .engine.http import RateLimitInfo
 
 if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup as _BaseExceptionGroup
     from enum import StrEnum
 else:  # pragma: no cover - Python 3.10
+    from exceptiongroup import BaseExceptionGroup as _BaseExceptionGroup
 
     class StrEnum(str, Enum):
         """``enum.StrEnum`` for Python 3.10: members are their values as strings."""
@@ -55,6 +60,7 @@ __all__ = [
     "STOP_IN_A_ROW",
     "STOP_IN_A_ROW_KINDS",
     "STOP_KINDS",
+    "WRITE_FAILED_EXIT",
     "APIError",
     "BudgetExceededError",
     "CallFailed",
@@ -71,6 +77,9 @@ __all__ = [
     "SettingsChangedError",
     "TransportError",
     "error_kind_of",
+    "is_full_disk",
+    "one_error",
+    "primary_error",
 ]
 
 
@@ -272,14 +281,73 @@ class OutputBusyError(SelfInstructError):
 class OutputWriteError(SelfInstructError):
     """Writing a journal or output file failed (a full disk, a file-size limit, an I/O error).
 
-    The message names the file and the OS error, says what is already saved and how to resume;
-    ``path`` is the file, ``cause`` the ``OSError``.
+    The message names the file and the OS error, says what is already saved (``saved``) and how
+    to resume; ``path`` is the file, ``cause`` the ``OSError``. The command line exits with
+    :data:`WRITE_FAILED_EXIT` on it.
     """
 
-    def __init__(self, message: str, *, path: str | Path, cause: OSError) -> None:
-        super().__init__(message)
+    def __init__(self, path: str | Path, cause: OSError, *, saved: str) -> None:
         self.path = str(path)
         self.cause = cause
+        self.saved = saved
+        reason = cause.strerror or str(cause)
+        fix = "free space" if cause.errno in _FULL_DISK_ERRNOS else "fix that"
+        super().__init__(
+            f"cannot write {self.path}: {reason}; {saved}; {fix} and re-run the same command to resume"
+        )
+
+    def saving(self, saved: str) -> OutputWriteError:
+        """The same failure, saying ``saved`` (what the caller knows is kept) instead."""
+        return OutputWriteError(self.path, self.cause, saved=saved)
+
+
+#: ``errno`` values that say the disk (or the user's quota, or the file-size limit) is full.
+_FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: The exit status of a command stopped by an :class:`OutputWriteError` (``EX_IOERR`` of sysexits.h).
+WRITE_FAILED_EXIT = 74
+
+
+def is_full_disk(error: OSError) -> bool:
+    """True for the errors of a full disk, quota or file-size limit (not for a missing directory...)."""
+    return error.errno in _FULL_DISK_ERRNOS
+
+
+def primary_error(error: BaseException) -> BaseException:
+    """The one error to report for ``error``: an exception group's OutputWriteError or own error.
+
+    A failure inside a task group (say a full disk under 32 concurrent requests) arrives as a group
+    of one error per task. When a leaf is an :class:`OutputWriteError`, that is the story; when
+    every leaf is a :class:`SelfInstructError`, the first one is. Otherwise ``error`` itself.
+    """
+    if not isinstance(error, _BaseExceptionGroup):
+        return error
+    leaves = list(_leaves(error))
+    for leaf in leaves:
+        if isinstance(leaf, OutputWriteError):
+            return leaf
+    if leaves and all(isinstance(leaf, SelfInstructError) for leaf in leaves):
+        return leaves[0]
+    return error
+
+
+def _leaves(group: BaseException) -> Iterator[BaseException]:
+    if isinstance(group, _BaseExceptionGroup):
+        for inner in group.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield group
+
+
+@contextmanager
+def one_error() -> Iterator[None]:
+    """Raise a task group's failure as :func:`primary_error` picks it (one clear error, not N)."""
+    try:
+        yield
+    except _BaseExceptionGroup as group:
+        picked = primary_error(group)
+        if picked is group:
+            raise
+        raise picked from None
 
 
 class LocalServerError(SelfInstructError):

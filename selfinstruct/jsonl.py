@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from .errors import InputError
+from .errors import InputError, OutputWriteError, is_full_disk
 
 __all__ = ["ReadStats", "atomic_write", "dumps_line", "iter_jsonl", "write_jsonl"]
 
@@ -84,6 +84,10 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
     On an exception the temporary file is removed and ``path`` is left as it was, so a reader
     never sees half a file.
+
+    Raises:
+        OutputWriteError: the disk, quota or file-size limit is full (names ``path``; the caller
+            may say more about what is saved with :meth:`OutputWriteError.saving`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -96,11 +100,13 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as error:
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+        if isinstance(error, OSError) and is_full_disk(error):
+            raise OutputWriteError(target, error, saved="it is left as it was") from None
         raise
 
 

@@ -19,7 +19,7 @@ import aiohttp
 
 from ..engine import EngineConfig, Result
 from ..engine.files import count_requests, read_requests, write_output
-from ..errors import JOURNALED_KINDS
+from ..errors import JOURNALED_KINDS, one_error
 from ..rundir import open_output
 from .config import BatchConfig
 from .runner import BatchRunner, BatchStats
@@ -102,7 +102,8 @@ async def complete_file_in_batches(
             if cancel:
                 asked = await runner.cancel()
             else:
-                await runner.run(read_requests(source, chat=chat))
+                with one_error():  # a full disk under many tasks is one error, not one per task
+                    await runner.run(read_requests(source, chat=chat))
             lines, errors = write_output(source, output, chat, runner.journal, unfinished)
             return BatchCompleteReport(
                 output=output,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import JournalError
+from ..errors import JournalError, OutputWriteError
 
 __all__ = ["Ledger", "Part"]
 
@@ -136,10 +136,20 @@ class Ledger:
             raise JournalError(f"batch ledger {self.path} is not open")
         event["time"] = round(time.time(), 3)
         line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
-        view = memoryview(line)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        os.fsync(self._fd)  # a few lines per batch: always durable before the next step
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)  # a few lines per batch: always durable before the next step
+        except OSError as error:
+            try:
+                os.ftruncate(self._fd, end)  # no torn line for a later event to follow
+            except OSError:
+                pass
+            raise OutputWriteError(
+                self.path, error, saved=f"the ledger holds the {len(self.parts):,} batches recorded before it"
+            ) from None
         self._apply(event)
 
     # -- events ---------------------------------------------------------------------------------

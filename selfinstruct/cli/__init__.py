@@ -2,6 +2,10 @@
 
 Each command module exposes ``add_parser(subparsers) -> None`` and ``run(args) -> int`` and keeps
 its heavy imports inside ``run`` so that ``selfinstruct --help`` starts fast.
+
+Exit status: 0 done, 1 finished with failed requests, 2 a ``SelfInstructError`` (bad arguments,
+input or settings), 74 (``WRITE_FAILED_EXIT``) a file could not be written (a full disk), 130
+interrupted, 143 SIGTERM. A failure under a task group is reported as its one primary error.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import SelfInstructError
+from ..errors import WRITE_FAILED_EXIT, OutputWriteError, SelfInstructError, primary_error
 
 __all__ = ["main"]
 
@@ -56,7 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module = importlib.import_module(f"{__name__}.{args.command}")
     try:
-        return int(module.run(args))
+        try:
+            return int(module.run(args))
+        except BaseException as error:  # a failure under many tasks: report the one that matters
+            picked = primary_error(error)
+            if picked is error:
+                raise
+            raise picked from None
+    except OutputWriteError as error:
+        print(f"selfinstruct {args.command}: error: {error}", file=sys.stderr)
+        return WRITE_FAILED_EXIT
     except SelfInstructError as error:
         print(f"selfinstruct {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -230,19 +230,9 @@ def _run_online(args: argparse.Namespace, journal_path: Path, total: int) -> int
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``complete`` on its own (``python -m selfinstruct.cli.complete``), as the dispatcher would."""
-    from ..errors import SelfInstructError
+    from . import main as dispatch
 
-    parser = argparse.ArgumentParser(prog="selfinstruct")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["complete", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run(args)
-    except SelfInstructError as error:
-        print(f"selfinstruct complete: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("selfinstruct complete: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    return dispatch(["complete", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

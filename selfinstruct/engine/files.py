@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import JOURNALED_KINDS, ConfigError, EngineError, ErrorKind, InputError
+from ..errors import (
+    JOURNALED_KINDS,
+    ConfigError,
+    EngineError,
+    ErrorKind,
+    InputError,
+    OutputWriteError,
+    one_error,
+)
 from ..jsonl import atomic_write, dumps_line, iter_jsonl
 from ..rundir import open_output
 from .config import EngineConfig
@@ -168,19 +176,25 @@ def write_output(
     """
     lines = 0
     errors: Counter[str] = Counter()
-    with atomic_write(output) as handle:
-        for line, record in iter_jsonl(source):
-            results = []
-            for request in _requests_of(record, chat, source, line):
-                result = journal.get(request.key, request) or unfinished.get(request.key)
-                if result is None:
-                    info = ErrorInfo(ErrorKind.CANCELLED, "not run (interrupted before it started)")
-                    result = Result(request, request.key, None, None, None, info)
-                results.append(result)
-                if result.error is not None:
-                    errors[str(result.error.kind)] += 1
-            handle.write(dumps_line(_output_record(record["id"], results)))
-            lines += 1
+    try:
+        with atomic_write(output) as handle:
+            for line, record in iter_jsonl(source):
+                results = []
+                for request in _requests_of(record, chat, source, line):
+                    result = journal.get(request.key, request) or unfinished.get(request.key)
+                    if result is None:
+                        info = ErrorInfo(ErrorKind.CANCELLED, "not run (interrupted before it started)")
+                        result = Result(request, request.key, None, None, None, info)
+                    results.append(result)
+                    if result.error is not None:
+                        errors[str(result.error.kind)] += 1
+                handle.write(dumps_line(_output_record(record["id"], results)))
+                lines += 1
+    except OutputWriteError as error:
+        raise error.saving(
+            f"it is left as it was; the {len(journal):,} answers are saved in the journal "
+            f"{journal.path}"
+        ) from None
     return lines, errors
 
 
@@ -211,6 +225,7 @@ async def complete_file(
     Raises:
         InputError: a bad input line (before anything is sent). ConfigError: neither engine given.
         OutputBusyError: another process is writing ``output``.
+        OutputWriteError: the disk is full (what is saved is in the journal: call again to resume).
     """
     source, output = Path(input), Path(output)
     total = count_requests(source, chat=chat)
@@ -224,7 +239,8 @@ async def complete_file(
             engine = await stack.enter_async_context(Engine(engine_config, journal=journal_path))
         if engine.journal is None:
             raise ConfigError("complete_file() needs an engine with a journal (Engine(..., journal=path))")
-        unfinished = await _run_requests(engine, read_requests(source, chat=chat), total, progress)
+        with one_error():  # a full disk under N requests in flight is one error, not N
+            unfinished = await _run_requests(engine, read_requests(source, chat=chat), total, progress)
         lines, errors = write_output(source, output, chat, engine.journal, unfinished)
         return CompleteReport(
             output=output,

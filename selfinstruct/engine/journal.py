@@ -32,11 +32,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
-from ..errors import JOURNALED_KINDS, ErrorKind, JournalError
+from ..errors import JOURNALED_KINDS, ErrorKind, JournalError, OutputWriteError
 from .requests import AnswerScope, ErrorInfo, Request, Result, Usage
 
 __all__ = [
@@ -253,6 +253,13 @@ def read_journal(path: str | Path, scope: AnswerScope | None = None) -> Iterator
             yield record_to_result(orjson.loads(handle.readline()))
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (one ``write`` for a journal line; a loop when it is short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class Journal:
     """An open journal: an index of done keys and an append handle.
 
@@ -276,6 +283,7 @@ class Journal:
         self._last_sync = time.monotonic()
         self._syncer: ThreadPoolExecutor | None = None
         self._sync_pending: Future[None] | None = None
+        self._write_failed: OutputWriteError | None = None
 
     def open(self) -> Journal:
         """Read the existing journal (repairing a torn last line) and open it for appending."""
@@ -314,10 +322,12 @@ class Journal:
         if self.scope is not None:
             record["scope"] = self.scope.digest
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        view = memoryview(line)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        if self._write_failed is not None:
+            raise self._write_failed
+        try:
+            _write_all(self._fd, line)
+        except OSError as error:
+            self._failed_write(error)
         self._index.setdefault(result.key, self._offset)
         self._offset += len(line)
         interval = self.fsync_interval
@@ -330,22 +340,44 @@ class Journal:
                 self._sync_pending = self._syncer.submit(os.fsync, self._fd)
                 self._last_sync = now
 
+    def _failed_write(self, error: OSError) -> NoReturn:
+        """Cut off the part of a line a failed write left, then raise (and keep raising) the error.
+
+        Every later ``append`` raises the same error without writing, so a disk that frees a little
+        space for a moment cannot put a whole line after a torn one.
+        """
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._offset)
+        except OSError:
+            pass  # the torn tail is cut off when the journal is next opened
+        self._write_failed = OutputWriteError(
+            self.path, error, saved=f"the journal holds the {len(self._index):,} answers before it"
+        )
+        raise self._write_failed
+
     def close(self) -> None:
         """fsync and close (safe to call twice)."""
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)  # the fd must outlive a running fsync
             self._syncer = None
             self._sync_pending = None
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            try:
-                if self.fsync_interval is not None:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        try:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                try:
+                    if self.fsync_interval is not None:
+                        os.fsync(fd)
+                except OSError as error:
+                    if self._write_failed is None:  # else that error is already on its way up
+                        saved = f"the journal's {len(self._index):,} answers may not all be on disk"
+                        raise OutputWriteError(self.path, error, saved=saved) from None
+                finally:
+                    os.close(fd)
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def __enter__(self) -> Journal:
         return self.open()

@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from ..dedup import NoveltyIndex
 from ..engine import Engine, EngineConfig, Request, Result, read_journal
 from ..engine.requests import AnswerScope
-from ..errors import STOP_KINDS, ConfigError, InputError
+from ..errors import STOP_KINDS, ConfigError, InputError, OutputWriteError, one_error
 from ..jsonl import atomic_write, dumps_line
 from ..rundir import open_run_dir
 from . import prompts
@@ -733,15 +733,23 @@ async def generate(
             progress=progress,
         )
         runner.load_journal(out / JOURNAL_FILE)
-        _write_started(config, window, engine.config)
-        if batch is None:
-            await runner.run()
-        else:
-            await _run_with_batches(runner, engine, batch, batch_progress)
+        with one_error():  # a full disk under many tasks is one error, not one per task
+            _write_started(config, window, engine.config)
+            if batch is None:
+                await runner.run()
+            else:
+                await _run_with_batches(runner, engine, batch, batch_progress)
         if runner.stopped is not None:
             status = runner.stopped
         elif len(runner.pool) < config.num_instructions:
             status = "exhausted"
         else:
             status = "complete"
-        return runner.write_outputs(status)
+        try:
+            return runner.write_outputs(status)
+        except OutputWriteError as error:
+            answers = len(engine.journal) if engine.journal is not None else 0
+            raise error.saving(
+                f"it is left as it was; the {answers:,} answers are saved in the journal "
+                f"{out / JOURNAL_FILE}"
+            ) from None
