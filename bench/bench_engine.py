@@ -9,7 +9,9 @@ configuration, so client and server do not share an event loop or a core's time 
 (c) limiter accuracy: most requests sent in any window vs the limit, scaled down in time (the
     RPM limit applies over a 5 s window instead of 60 s; same mechanism, 12x faster);
 (d) fault run: 10% 429 (retry-after-ms 10) + 5% 500: every request completes exactly once;
-(e) peak RSS at 10k vs 100k requests, each in a fresh subprocess (engine and the bare gather loop).
+(e) peak RSS at 10k vs 100k requests, each in a fresh subprocess (engine and the bare gather loop);
+(f) the engine's own CPU per request: a transport that answers at once (no HTTP, no server), so
+    what is left is the window, limiter, retry bookkeeping, stats and result building.
 
 Usage: python bench/bench_engine.py [--quick] [--runs N]
 """
@@ -344,6 +346,31 @@ def part_memory(small: int, large: int) -> None:
             )
 
 
+def part_engine_cpu(runs: int, n: int) -> None:
+    from selfinstruct.engine import Usage
+    from selfinstruct.engine.http import Completion, RateLimitInfo
+
+    answer = Completion("text", "stop", Usage(3, 2), None, RateLimitInfo(), 1, MODEL)
+
+    async def instant(session: aiohttp.ClientSession, url: str, body: bytes, **_: Any) -> Completion:
+        return answer
+
+    async def drive(concurrency: int) -> float:
+        config = EngineConfig(
+            model=MODEL, base_urls=["http://unused.invalid/v1"], api_key=None, concurrency=concurrency
+        )
+        start = time.perf_counter()
+        async with Engine(config, transport=instant) as engine:
+            done = sum([1 async for result in engine.run(prompts(n)) if result.ok])
+        assert done == n
+        return n / (time.perf_counter() - start)
+
+    print(f"\n(f) engine only: a transport that answers at once, {n:,} requests, median of {runs} runs")
+    for concurrency in (64, 256):
+        rate, cpu = median_rate(runs, lambda c=concurrency: drive(c), n)
+        print(f"    concurrency {concurrency:>4}: {rate:>9,.0f} req/s, {cpu:5.1f} us CPU per request")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -372,12 +399,14 @@ def main() -> int:
         part_limiter(limit=100, window=2.0, windows=4)
         part_faults(1_000)
         part_memory(2_000, 20_000)
+        part_engine_cpu(runs, 5_000)
     else:
         part_overhead(runs, n=6_000, n_openai=1_500)
         part_efficiency(runs, waves=16)
         part_limiter(limit=500, window=5.0, windows=5)
         part_faults(10_000)
         part_memory(10_000, 100_000)
+        part_engine_cpu(max(runs, 5), 20_000)
     return 0
 
 

@@ -15,6 +15,7 @@ from .clock import Clock, FakeClock, RealClock
 from .config import EngineConfig
 from .engine import Engine
 from .files import CompleteProgress, CompleteReport, complete_file
+from .http import Transport
 from .journal import Journal, read_journal
 from .limits import RateLimiter
 from .probe import probe_endpoints
@@ -37,6 +38,7 @@ __all__ = [
     "Request",
     "Result",
     "RetryPolicy",
+    "Transport",
     "Usage",
     "complete_file",
     "probe_endpoints",

@@ -40,15 +40,68 @@ from ..errors import (
 from .adaptive import AdaptiveWindow
 from .clock import Clock, RealClock
 from .config import EngineConfig
-from .endpoints import EndpointPool
-from .http import build_body, post_completion
+from .endpoints import Endpoint, EndpointPool
+from .http import Completion, Transport, build_body, post_completion
 from .journal import Journal
-from .limits import RateLimiter, estimate_usage
+from .limits import Permit, RateLimiter, estimate_usage
 from .requests import AnswerScope, ErrorInfo, Request, Result
 from .retry import RetryPolicy
 from .stats import EngineStats, StatsCollector
 
 __all__ = ["Engine"]
+
+
+@dataclasses.dataclass(slots=True)
+class _Call:
+    """One request on its way through the engine: what its attempts share, and their count."""
+
+    request: Request
+    key: str
+    session: aiohttp.ClientSession
+    body: bytes
+    kind: str
+    path: str
+    guess: tuple[int, int]
+    estimate: int
+    started: float
+    attempts: int = 0
+    bad_bodies: int = 0
+
+
+class _Attempt:
+    """One try: where it went, its limiter permit, and its answer or failure."""
+
+    __slots__ = ("completion", "endpoint", "epoch", "failure", "permit")
+
+    def __init__(self, endpoint: Endpoint, permit: Permit, epoch: int) -> None:
+        self.endpoint = endpoint
+        self.permit = permit
+        self.epoch = epoch
+        self.completion: Completion | None = None
+        self.failure: EngineError | None = None
+
+
+class _Shared:
+    """The answer of a request in flight, for identical requests that arrive meanwhile."""
+
+    __slots__ = ("_event", "result")
+
+    def __init__(self) -> None:
+        self.result: Result | None = None
+        self._event: anyio.Event | None = None  # made only when someone waits: most never do
+
+    def set(self, result: Result) -> None:
+        self.result = result
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> Result:
+        if self.result is None:
+            if self._event is None:
+                self._event = anyio.Event()
+            await self._event.wait()
+        assert self.result is not None
+        return self.result
 
 
 class _Source:
@@ -116,6 +169,8 @@ class Engine:
         clock: time source for limiter waits and backoff (tests pass a ``FakeClock``).
         retry: the retry policy; default from ``config`` (max_retries, backoff_base/max).
         fsync_interval: see ``Journal``.
+        transport: what sends one request (default ``post_completion``, over ``session``); unit
+            tests pass one that answers without sockets.
     """
 
     def __init__(
@@ -127,8 +182,10 @@ class Engine:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         fsync_interval: float | None = 1.0,
+        transport: Transport = post_completion,
     ) -> None:
         self.config = config
+        self._transport = transport
         self.clock: Clock = clock or RealClock()
         self.retry = retry or RetryPolicy(
             max_retries=config.max_retries, base=config.backoff_base, cap=config.backoff_max
@@ -145,7 +202,7 @@ class Engine:
         self._session = session
         self._owns_session = session is None
         self._stats = StatsCollector(self.clock.now())
-        self._inflight: dict[str, asyncio.Future[Result]] = {}
+        self._inflight: dict[str, _Shared] = {}
         self._stop_run = 0  # results in a row that failed with one of STOP_IN_A_ROW_KINDS
         self._open = False
         headers = {"Content-Type": "application/json", "User-Agent": "selfinstruct"}
@@ -242,21 +299,19 @@ class Engine:
                 return replay
         pending = self._inflight.get(key)
         if pending is not None:  # the same content is already on its way: share its answer
-            shared = await asyncio.shield(pending)
+            shared = await pending.wait()
             return dataclasses.replace(shared, request=request)
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        future = self._inflight[key] = _Shared()
         try:
             result = await self._execute(request, key)
         except BaseException as error:
-            future.set_result(
+            future.set(
                 self._failure(request, key, ErrorKind.CANCELLED, f"the shared request failed: {error!r}")
             )
             raise
         finally:
             del self._inflight[key]
-        if not future.done():
-            future.set_result(result)
+        future.set(result)
         if result.ok:
             stats.succeeded += 1
         else:
@@ -357,128 +412,162 @@ class Engine:
             )
 
     async def _execute(self, request: Request, key: str) -> Result:
-        cfg, clock, stats, retry = self.config, self.clock, self._stats, self.retry
-        session = self._check_open()
-        body = orjson.dumps(build_body(request, cfg.model, cfg.default_params))
+        """Call until the request succeeds, fails for good, or the engine stops."""
+        call = self._prepare(request, key)
+        while True:
+            if self.stopped_reason is not None:
+                return self._stopped(request, key, call.attempts)
+            attempt = await self._attempt(call)
+            if attempt is None:  # the engine stopped while this request waited in the limiter
+                return self._stopped(request, key, call.attempts)
+            if attempt.failure is None:
+                return self._on_success(call, attempt)
+            outcome = self._on_failure(call, attempt, attempt.failure)
+            if isinstance(outcome, Result):
+                return outcome
+            if outcome > 0:
+                await self.clock.sleep(outcome)
+
+    def _prepare(self, request: Request, key: str) -> _Call:
+        """What every attempt of one request shares: the body, the path, the token estimate."""
+        cfg = self.config
         kind = request.kind
-        path = "/chat/completions" if kind == "chat" else "/completions"
         guess = estimate_usage(
             request.prompt,
             request.messages,
             {**cfg.default_params, **request.params},
             completion_estimate=cfg.completion_estimate,
         )
-        estimate = sum(guess)
-        started = clock.now()
-        attempts = bad_bodies = 0
-        while True:
-            if self.stopped_reason is not None:
-                return self._stopped(request, key, attempts)
-            epoch = await self.window.acquire()
+        return _Call(
+            request,
+            key,
+            self._check_open(),
+            orjson.dumps(build_body(request, cfg.model, cfg.default_params)),
+            kind,
+            "/chat/completions" if kind == "chat" else "/completions",
+            guess,
+            sum(guess),
+            self.clock.now(),
+        )
+
+    async def _attempt(self, call: _Call) -> _Attempt | None:
+        """One try: a window slot, an endpoint, a limiter permit, the transport call.
+
+        Returns None when the engine stopped while the request waited for its permit.
+        """
+        epoch = await self.window.acquire()
+        try:
+            endpoint = self.pool.choose()
+            endpoint.outstanding += 1
             try:
-                endpoint = self.pool.choose()
-                endpoint.outstanding += 1
+                permit = await endpoint.limiter.acquire(call.estimate)
+                if self.stopped_reason is not None:
+                    return None
+                call.attempts += 1
+                self._stats.requests += 1
+                endpoint.sent += 1
+                attempt = _Attempt(endpoint, permit, epoch)
                 try:
-                    permit = await endpoint.limiter.acquire(estimate)
-                    if self.stopped_reason is not None:
-                        return self._stopped(request, key, attempts)
-                    attempts += 1
-                    stats.requests += 1
-                    endpoint.sent += 1
-                    failure: EngineError | None = None
-                    try:
-                        completion = await post_completion(
-                            session,
-                            endpoint.url + path,
-                            body,
-                            kind=kind,
-                            headers=self._headers,
-                            timeout=cfg.timeout,
-                        )
-                    except (APIError, TransportError) as error:
-                        failure = error
-                finally:
-                    endpoint.outstanding -= 1
+                    attempt.completion = await self._transport(
+                        call.session,
+                        endpoint.url + call.path,
+                        call.body,
+                        kind=call.kind,
+                        headers=self._headers,
+                        timeout=self.config.timeout,
+                    )
+                except (APIError, TransportError) as error:
+                    attempt.failure = error
+                return attempt
             finally:
-                self.window.release()
+                endpoint.outstanding -= 1
+        finally:
+            self.window.release()
 
-            limiter = endpoint.limiter
-            if failure is None:
-                usage = completion.usage
-                limiter.settle(permit, usage.total_tokens if usage is not None else estimate)
-                limiter.observe(completion.rate_limits)
-                self.pool.record_success(endpoint)
-                self.window.on_success()
-                latency = clock.now() - started
-                stats.latencies.append(latency)
-                self._stop_run = 0
-                if usage is not None:
-                    self._account(usage.prompt_tokens, usage.completion_tokens)
-                else:  # missing or unreadable usage: budgets and cost count the estimate
-                    stats.usage_estimated += 1
-                    self._account(*guess)
-                result = Result(
-                    request,
-                    key,
-                    completion.text,
-                    completion.finish_reason,
-                    usage,
-                    None,
-                    attempts=attempts,
-                    latency=latency,
-                    model=completion.model or cfg.model,
-                )
-                if self.journal is not None:
-                    self.journal.append(result)  # durable before it is reported
-                return result
+    def _on_success(self, call: _Call, attempt: _Attempt) -> Result:
+        """Reconcile tokens and limits, count, journal (durable before it is reported)."""
+        completion = attempt.completion
+        assert completion is not None
+        usage = completion.usage
+        limiter = attempt.endpoint.limiter
+        limiter.settle(attempt.permit, usage.total_tokens if usage is not None else call.estimate)
+        limiter.observe(completion.rate_limits)
+        self.pool.record_success(attempt.endpoint)
+        self.window.on_success()
+        latency = self.clock.now() - call.started
+        self._stats.latencies.append(latency)
+        self._stop_run = 0
+        if usage is not None:
+            self._account(usage.prompt_tokens, usage.completion_tokens)
+        else:  # missing or unreadable usage: budgets and cost count the estimate
+            self._stats.usage_estimated += 1
+            self._account(*call.guess)
+        result = Result(
+            call.request,
+            call.key,
+            completion.text,
+            completion.finish_reason,
+            usage,
+            None,
+            attempts=call.attempts,
+            latency=latency,
+            model=completion.model or self.config.model,
+        )
+        if self.journal is not None:
+            self.journal.append(result)
+        return result
 
-            cause = failure.kind
-            status = retry_after = request_id = code = None
-            if isinstance(failure, APIError):
-                status, retry_after = failure.status, failure.retry_after
-                request_id, code = failure.request_id, failure.code
-                if failure.rate_limits is not None:
-                    limiter.observe(failure.rate_limits)
-            if cause == ErrorKind.RATE_LIMIT and retry_after is not None:
-                # The server said how long to wait: everyone waits, not just this request.
-                limiter.pause(retry_after)
-            elif cause in CONGESTION_KINDS or status == 503:
-                # No instructions (a bare 429, a 503, a timeout): find the server's limit by
-                # shrinking the in-flight window (AIMD).
-                self.window.on_congestion(epoch)
-            self.pool.record_failure(endpoint, cause)
-            if isinstance(failure, QuotaExhaustedError):
-                self._stop(
-                    QuotaExhaustedError(
-                        "the account has no quota left (insufficient_quota); add credit or use another key, "
-                        "then re-run the same command to resume",
-                        status=failure.status,
-                        request_id=failure.request_id,
-                        code=failure.code,
-                    ),
-                    ErrorKind.QUOTA,
-                )
-            if cause in BAD_BODY_KINDS:
-                bad_bodies += 1
-            if not retry.should_retry(cause, attempts, bad_bodies):
-                self._note_final_failure(failure, cause)
-                result = self._failure(
-                    request,
-                    key,
-                    cause,
-                    str(failure),
-                    status=status,
-                    attempts=attempts,
-                    request_id=request_id,
-                    code=code,
-                    latency=clock.now() - started,
-                )
-                if self.journal is not None and cause in JOURNALED_KINDS:
-                    self.journal.append(result)
-                return result
-            stats.retries[cause.value] += 1
-            if cause == ErrorKind.CONNECTION and self.pool.healthy_alternative(endpoint):
-                continue  # fail over to another endpoint at once
-            delay = retry.delay(attempts - 1, retry_after)
-            if delay > 0:
-                await clock.sleep(delay)
+    def _on_failure(self, call: _Call, attempt: _Attempt, failure: EngineError) -> Result | float:
+        """Classify a failed try: pause or shrink, maybe stop; the final ``Result``, or seconds to wait."""
+        cause = failure.kind
+        endpoint, limiter = attempt.endpoint, attempt.endpoint.limiter
+        status = retry_after = request_id = code = None
+        if isinstance(failure, APIError):
+            status, retry_after = failure.status, failure.retry_after
+            request_id, code = failure.request_id, failure.code
+            if failure.rate_limits is not None:
+                limiter.observe(failure.rate_limits)
+        if cause == ErrorKind.RATE_LIMIT and retry_after is not None:
+            # The server said how long to wait: everyone waits, not just this request.
+            limiter.pause(retry_after)
+        elif cause in CONGESTION_KINDS or status == 503:
+            # No instructions (a bare 429, a 503, a timeout): find the server's limit by
+            # shrinking the in-flight window (AIMD).
+            self.window.on_congestion(attempt.epoch)
+        self.pool.record_failure(endpoint, cause)
+        if isinstance(failure, QuotaExhaustedError):
+            self._stop_for_quota(failure)
+        if cause in BAD_BODY_KINDS:
+            call.bad_bodies += 1
+        if not self.retry.should_retry(cause, call.attempts, call.bad_bodies):
+            self._note_final_failure(failure, cause)
+            result = self._failure(
+                call.request,
+                call.key,
+                cause,
+                str(failure),
+                status=status,
+                attempts=call.attempts,
+                request_id=request_id,
+                code=code,
+                latency=self.clock.now() - call.started,
+            )
+            if self.journal is not None and cause in JOURNALED_KINDS:
+                self.journal.append(result)
+            return result
+        self._stats.retries[cause.value] += 1
+        if cause == ErrorKind.CONNECTION and self.pool.healthy_alternative(endpoint):
+            return 0.0  # fail over to another endpoint at once
+        return self.retry.delay(call.attempts - 1, retry_after)
+
+    def _stop_for_quota(self, failure: QuotaExhaustedError) -> None:
+        self._stop(
+            QuotaExhaustedError(
+                "the account has no quota left (insufficient_quota); add credit or use another key, "
+                "then re-run the same command to resume",
+                status=failure.status,
+                request_id=failure.request_id,
+                code=failure.code,
+            ),
+            ErrorKind.QUOTA,
+        )

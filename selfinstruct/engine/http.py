@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -29,6 +29,7 @@ __all__ = [
     "CallFailed",
     "Completion",
     "RateLimitInfo",
+    "Transport",
     "build_body",
     "error_kind",
     "parse_duration",
@@ -323,3 +324,23 @@ async def post_completion(
     except (aiohttp.ClientError, OSError) as exc:
         message = redact(f"connection failed: {type(exc).__name__}: {exc}")
         raise TransportError(message, kind=ErrorKind.CONNECTION) from None
+
+
+class Transport(Protocol):
+    """What the engine calls to send one request: ``post_completion`` or a test's stand-in.
+
+    It returns a ``Completion`` or raises ``APIError``/``TransportError`` (with the failure's
+    ``kind``), exactly as ``post_completion`` does; the engine does the rest (retries, limits,
+    journal). A transport that answers without sockets ignores ``session``.
+    """
+
+    async def __call__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        body: bytes,
+        *,
+        kind: str,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> Completion: ...
