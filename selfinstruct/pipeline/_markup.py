@@ -81,6 +81,7 @@ class Field:
     key: str
     rest: str
     marked: bool  # written with markdown (bold label or a bullet before a bold label)
+    opening: str = ""  # the line up to its value ("- **Sentence:** "): what opens such a field
 
 
 def norm_label(label: str) -> str:
@@ -99,6 +100,7 @@ def read_field(line: str) -> Field | None:
         key=norm_label(match.group("label")),
         rest=match.group("rest").strip(),
         marked=bool(BOLD.search(head)),
+        opening=head,
     )
 
 

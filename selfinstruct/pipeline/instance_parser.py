@@ -11,6 +11,9 @@ Label-first answers (classification): the label is the rest of the ``Class label
 everything after it up to the next label. A block holding an ``Output:`` line or no input is malformed.
 An answer with no ``Class label:`` line is read input-first (as if the model ignored the order).
 
+An input written after the last output (an example never answered) is a block of its own, never
+glued onto that output. A label is whatever the ``Class label:`` line says (``None`` too).
+
 A block that cannot be read is dropped whole and counted by reason (:data:`REJECTION_REASONS`); an
 instance never gets an empty input when the model wrote input text for it.
 """
@@ -163,6 +166,23 @@ def _next_start(lines: list[str], after: int, before: int, first_key: str | None
     return before  # outputs only: what lies between is the previous output
 
 
+def _unanswered_start(lines: list[str], last_output: int, first_key: str | None) -> int | None:
+    """Where an input written after the last output starts (an example with no output yet), if any.
+
+    Only lines that open inputs for sure count: the label the first input started with, or ``Input:``.
+    The output must hold text before it, so ``Output:`` / ``Sentence: x`` (an output written on the
+    next line) stays an output.
+    """
+    found = read_field(lines[last_output])
+    has_text = found is not None and bool(found.rest)
+    for index in range(last_output + 1, len(lines)):
+        here = read_field(lines[index])
+        if has_text and here is not None and (here.key == "input" or here.key == first_key):
+            return index
+        has_text = has_text or bool(lines[index].strip())
+    return None
+
+
 def _read_segment(lines: list[str], is_output: _IsLabel, *, headed: bool) -> list[_Block]:
     """Examples of one segment (an ``Example N`` block, or a whole answer without headers)."""
     outputs = [index for index, line in enumerate(lines) if is_output(line)]
@@ -174,7 +194,8 @@ def _read_segment(lines: list[str], is_output: _IsLabel, *, headed: bool) -> lis
     starts = [0]
     for after, before in zip(outputs, outputs[1:], strict=False):
         starts.append(_next_start(lines, after, before, first_key, bool(first_input) and first_key is None))
-    ends = [*starts[1:], len(lines)]
+    tail = _unanswered_start(lines, outputs[-1], first_key)
+    ends = [*starts[1:], tail if tail is not None else len(lines)]
     blocks: list[_Block] = []
     for start, out, end in zip(starts, outputs, ends, strict=True):
         opened = [index for index in range(start, out) if _is_input(lines[index])]
@@ -183,6 +204,8 @@ def _read_segment(lines: list[str], is_output: _IsLabel, *, headed: bool) -> lis
             blocks += [None] * (len(opened) - 1)
             start = opened[-1]
         blocks.append(Instance(_input_text(lines[start:out]), _output_text(lines[out:end])))
+    if tail is not None:
+        blocks.append(None)  # the next example's input, never answered (or cut before its output)
     return blocks
 
 
@@ -230,7 +253,7 @@ def _label_block(lines: list[str]) -> _Block:
         return None  # no label, or a stray "Output:" (input and output mixed up)
     if not any(line.strip() for line in body):
         return None  # a label with no input
-    return Instance(_input_text(body), _strip_value(label))
+    return Instance(_input_text(body), label)  # "None", "N/A" are labels like any other
 
 
 def _label_first(lines: list[str]) -> list[_Block] | None:
@@ -243,6 +266,52 @@ def _label_first(lines: list[str]) -> list[_Block] | None:
         return _input_first(lines, _is_class_label)  # "Input: ... / Class label: ...": input first
     ends = [*starts[1:], len(lines)]
     return [_label_block(lines[start:end]) for start, end in zip(starts, ends, strict=True)]
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _shape(line: str) -> str:
+    """A line compared as an opener: stripped, lower-case, numbers masked (``Example 2`` ~ ``Example 3``)."""
+    return _DIGITS.sub("#", line.strip().lower())
+
+
+def _letters(text: str) -> int:
+    return sum(char.isalpha() for char in text)
+
+
+def _openers(lines: list[str], label_first: bool) -> list[str]:
+    """How this answer opens its blocks: its header lines, or the label its blocks start with."""
+    openers: list[str] = []
+    for line in lines:
+        match = _HEADER.match(line)
+        if match is not None and _header(line) is not None:
+            openers.append(line[: match.start("rest")])
+    fields = [found for line in lines if (found := read_field(line)) is not None]
+    if label_first and any(found.key in ("class label", "label") for found in fields):
+        keys = {"class label", "label"}
+    else:
+        first = next((read_field(line) for line in lines if line.strip()), None)
+        keys = {"input"} | ({first.key} if first is not None else set())
+        if any(found.key != "output" for found in fields):
+            keys.discard("output")  # outputs open blocks only in answers made of outputs alone
+    return openers + [found.opening for found in fields if found.key in keys]
+
+
+def _ends_in_cut_opener(lines: list[str], label_first: bool) -> bool:
+    """Whether the last line is the start of the next block's opener, cut by ``max_tokens``.
+
+    ``...Output: b`` / ``Exam`` (headers), ``Sent`` (blocks opened by ``Sentence:``), ``Class lab``:
+    the model had finished the block before. The line must begin like an opener *this* answer uses,
+    with at least three of its letters, so an output ending in an ordinary short word stays cut.
+    """
+    if not lines or not lines[-1].strip():
+        return False
+    tail = _shape(lines[-1])
+    for opener in {_shape(line) for line in _openers(lines[:-1], label_first)}:
+        if opener.startswith(tail) and _letters(tail) >= min(3, _letters(opener)):
+            return True
+    return False
 
 
 def _prepare(text: str) -> tuple[list[str], bool]:
@@ -278,8 +347,10 @@ def parse_instances(
     Args:
         text: the model's answer.
         label_first: the answer was asked for label first (``Class label:``, then the input).
-        finish_reason: ``"length"`` means ``max_tokens`` cut the answer: its last block is dropped
-            (unless the answer had already gone on to another task, which is cut off instead).
+        finish_reason: ``"length"`` means ``max_tokens`` cut the answer: its last, incomplete block
+            is dropped and counted as ``truncated`` (an input not answered yet, a cut output, or a
+            cut ``Exam``/``Sent``/``Class lab`` opener, which leaves the block before it whole),
+            unless the answer had already gone on to another task, which is cut off instead.
         limit: keep only the first instances.
 
     Returns:
@@ -289,14 +360,25 @@ def parse_instances(
     if not text or not text.strip():
         return parsed
     lines, cut = _prepare(text)
+    at_cut = finish_reason == "length" and not cut
+    if at_cut:
+        lines = _trim(lines)  # "Example 2\n" cut after its newline is still a cut opener
+    # The last block's opener cut in its first line ("Exam"): the block before it is complete.
+    opened = at_cut and _ends_in_cut_opener(lines, label_first)
+    if opened:
+        lines = lines[:-1]
     blocks = _label_first(lines) if label_first else None
     if blocks is None:
         blocks = _input_first(lines)
     if not blocks:
-        parsed.rejected["no_examples"] += 1
+        parsed.rejected["truncated" if at_cut else "no_examples"] += 1
         return parsed
-    if finish_reason == "length" and not cut:
-        blocks.pop()
+    if at_cut:
+        # Exactly one block is incomplete: the last one (an input not yet answered, a cut output),
+        # or, when the cut fell in a new opener, that opener (with a last block that had no output:
+        # the opener may have been its ``Output:`` label).
+        if not opened or blocks[-1] is None:
+            blocks.pop()
         parsed.rejected["truncated"] += 1
     good = [block for block in blocks if block is not None]
     if len(good) < len(blocks):

@@ -311,6 +311,94 @@ SHAPES = [
         {"truncated": 1},
         id="label-first-truncated",
     ),
+    # -- labels are whatever the Class label: line says, even words that mean "empty" elsewhere -----
+    pytest.param(
+        "Class label: None\nSentence: The report has no errors.\n\nClass label: N/A\nSentence: Hi.\n\n"
+        "Class label: NULL\nInput: x = null",
+        True,
+        None,
+        [
+            Instance("Sentence: The report has no errors.", "None"),
+            Instance("Sentence: Hi.", "N/A"),
+            Instance("x = null", "NULL"),
+        ],
+        {},
+        id="label-first-empty-words-are-labels",
+    ),
+    # -- cut by max_tokens: exactly the last incomplete block goes, counted as truncated ------------
+    pytest.param(
+        "Sentence: Good.\nOutput: positive\n\nSentence: Bad food.",
+        False,
+        "length",
+        [Instance("Sentence: Good.", "positive")],
+        {"truncated": 1},
+        id="cut-next-input-unanswered",
+    ),
+    pytest.param(
+        "Input: 2, 3\nOutput: 5\nInput: 4, 4",
+        False,
+        None,
+        [Instance("2, 3", "5")],
+        {"malformed": 1},
+        id="next-input-unanswered-not-glued-to-output",
+    ),
+    pytest.param(
+        "Example 1\nInput: cat\nOutput: cats\n\nExam",
+        False,
+        "length",
+        [Instance("cat", "cats")],
+        {"truncated": 1},
+        id="cut-in-header",
+    ),
+    pytest.param(
+        "**Example 1:**\n**Input:** cat\n**Output:** cats\n\n**Example 2:**\n",
+        False,
+        "length",
+        [Instance("cat", "cats")],
+        {"truncated": 1},
+        id="cut-after-whole-header",
+    ),
+    pytest.param(
+        "Sentence: Good.\nOutput: positive\n\nSent",
+        False,
+        "length",
+        [Instance("Sentence: Good.", "positive")],
+        {"truncated": 1},
+        id="cut-in-field-label",
+    ),
+    pytest.param(
+        "Output: Murder at the Muffin Shop\n\nOutp",
+        False,
+        "length",
+        [Instance("", "Murder at the Muffin Shop")],
+        {"truncated": 1},
+        id="cut-in-output-label-outputs-only",
+    ),
+    pytest.param(
+        "Class label: Spam\nEmail: Win money now\n\nClass lab",
+        True,
+        "length",
+        [Instance("Email: Win money now", "Spam")],
+        {"truncated": 1},
+        id="cut-in-class-label",
+    ),
+    pytest.param(
+        "Sentence: Good.\nOutput: positive\nExam",
+        False,
+        "length",
+        [],
+        {"truncated": 1},
+        id="cut-output-ending-like-a-header-of-another-kind",
+    ),
+    pytest.param(
+        "Example 1\nInput: cat\nOutput: It is\nIn",
+        False,
+        "length",
+        [],
+        {"truncated": 1},
+        id="cut-output-ending-in-short-word",
+    ),
+    pytest.param("Exam", False, "length", [], {"truncated": 1}, id="cut-before-any-block"),
 ]
 
 
@@ -457,3 +545,72 @@ def test_truncation_drops_exactly_the_last_block(instances: list[Instance]) -> N
     parsed = parse_instances(body, label_first=False, finish_reason="length")
     assert parsed.instances == expected[:-1]
     assert parsed.rejected == Counter(truncated=1)
+
+
+# -- cut anywhere: a max_tokens cut never yields a wrong instance, only whole instances or fewer -----
+
+# A last line cut after three letters of an opener this answer uses ("Exa", "Sen") is read as the
+# next block's opener; generated text avoids lines starting like one, which would be ambiguous.
+_OPENER_HEADS = ("exa", "inp", "out", "cla", "sen", "par", "que", "rev", "tex")
+_cut_line = _line.filter(lambda line: line.lower()[:3] not in _OPENER_HEADS)
+_cut_text = (
+    st.lists(_cut_line, min_size=1, max_size=3)
+    .map("\n".join)
+    .filter(lambda t: t.lower() not in EMPTY_MARKERS and t.strip() == t)
+)
+_cut_instances = st.lists(
+    st.builds(
+        Instance,
+        st.one_of(st.just(""), _cut_text),
+        st.lists(_cut_text, min_size=1, max_size=2).map("\n\n".join),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _check_every_cut(body: str, expected: list[Instance], block_ends: list[int], label_first: bool) -> None:
+    """Each cut of ``body`` parses to a prefix of ``expected``, one block counted as truncated, and keeps
+    every block whose successor's first line was written whole (``block_ends``: where blocks end)."""
+    first_lines = [body.find("\n", end + 2) % (len(body) + 1) for end in block_ends[:-1]]
+    for cut in range(1, len(body)):
+        text = body[:cut]
+        parsed = parse_instances(text, label_first=label_first, finish_reason="length")
+        got = parsed.instances
+        assert got == expected[: len(got)], text
+        assert dict(+parsed.rejected) == {"truncated": 1}, text
+        assert len(got) >= sum(cut >= line_end for line_end in first_lines), text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    instances=_cut_instances,
+    style=st.sampled_from(["prompt", "paper", "paper-bare", "bare", "markdown"]),
+    field=st.sampled_from(_FIELDS),
+    chat=st.booleans(),
+)
+def test_cut_anywhere_input_first(instances: list[Instance], style: str, field: str, chat: bool) -> None:
+    """Cutting an input-first rendering anywhere yields only whole instances, and loses no finished one."""
+    preamble = "Sure! Here are some examples:\n\n" if chat else ""
+    body, expected = _render(instances, style, field)
+    ends = [
+        len(preamble) + len(_render(instances[:k], style, field)[0]) for k in range(1, len(instances) + 1)
+    ]
+    if style == "paper-bare" and not instances[0].input:
+        ends = ends[-1:]  # "Output: a" then "Sentence: b" cut before its output: b may join a, then both go
+    _check_every_cut(preamble + body, expected, ends, label_first=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(_cut_text, _cut_line), min_size=1, max_size=4),
+    field=st.sampled_from(("Input", *_FIELDS)),
+    bold=st.booleans(),
+)
+def test_cut_anywhere_label_first(pairs: list[tuple[str, str]], field: str, bold: bool) -> None:
+    """Cutting a label-first rendering anywhere yields only whole instances, and loses no finished one."""
+    name = "**Class label:**" if bold else "Class label:"
+    blocks = [f"{name} {label}\n{field}: {inp}" for inp, label in pairs]
+    expected = [Instance(inp if field == "Input" else f"{field}: {inp}", label) for inp, label in pairs]
+    ends = [len("\n\n".join(blocks[:k])) for k in range(1, len(blocks) + 1)]
+    _check_every_cut("\n\n".join(blocks), expected, ends, label_first=True)
