@@ -3,7 +3,8 @@
 Streams IN.jsonl in order and keeps a record only if the ROUGE-L similarity of its --field to every
 record kept so far (and to every record of --against POOL.jsonl) is below --threshold: the
 SELF-INSTRUCT rule, decided exactly as rouge-score would. The first of each near-duplicate group
-is kept. Outputs are written atomically (never half a file). Each line of --rejects is
+is kept. Outputs are written atomically (never half a file). IN and POOL may be Parquet files
+(pyarrow needed): row k is line k, outputs are JSONL. Each line of --rejects is
 {"line", "score", "nearest", "nearest_file", "nearest_line", "record"}: the rejected record, its
 ROUGE-L to the most similar kept (or pool) record, and where that record is.
 
@@ -38,7 +39,12 @@ def add_parser(subparsers: Any) -> None:
         description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", type=Path, metavar="IN.jsonl", help="records to deduplicate, in order")
+    parser.add_argument(
+        "input",
+        type=Path,
+        metavar="IN.jsonl",
+        help="records to deduplicate, in order (JSONL, or Parquet: rows numbered as lines)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.jsonl", help="kept records")
     parser.add_argument(
         "--field", default="instruction", help="the text field to compare (default: instruction)"
@@ -50,7 +56,7 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="POOL.jsonl",
-        help="an existing pool: input records near these are rejected too (repeatable; not written out)",
+        help="an existing pool (JSONL or Parquet): input records near these are rejected too (repeatable)",
     )
     parser.add_argument(
         "--rejects", type=Path, default=None, metavar="REJECTS.jsonl", help="write rejects here"
@@ -82,7 +88,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Deduplicate ``args.input`` into ``args.output`` with ``dedup_file``; print a one-line summary."""
-    from ..dedup import dedup_file
+    from ..parquet_input import dedup_file_any
 
     if wants_ray(args):
         return run_on_ray(args)
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(max(0, done - bar.n))
 
         show = sys.stderr.isatty() and not args.no_progress
-        summary = dedup_file(
+        summary = dedup_file_any(
             args.input,
             args.output,
             field=args.field,

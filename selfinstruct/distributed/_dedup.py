@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..jsonl import atomic_write
+from ..parquet_input import is_parquet, parquet_row_groups, parquet_rows
 from ._keep_first import Rejected, resolve
 from ._ranges import BlockMeta, Range, align, file_size
 from ._session import ray_session
@@ -144,10 +145,12 @@ def dedup_file_ray(
     blocks: int | None = None,
     progress: Callable[[RayDedupProgress], None] | None = None,
 ) -> RayDedupResult:
-    """Deduplicate a JSONL file on Ray: the same kept lines and rejects as the local command.
+    """Deduplicate a JSONL (or Parquet) file on Ray: the same kept lines and rejects as the local command.
 
     Args:
-        input, output: records in, kept records out (written atomically, in input order).
+        input, output: records in, kept records out as JSONL (written atomically, in input order).
+            The input and ``against`` files may be Parquet (rows read in the tasks, numbered from 1
+            as lines; see ``selfinstruct.parquet_input``; pyarrow needed on every node).
         field, threshold, against, rejects, tokenizer, stemmer, rule, skip_invalid: as for the local
             ``selfinstruct dedup`` (``against`` files are pools whose near-duplicates are rejected).
         address: a Ray cluster to join (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); default
@@ -340,7 +343,22 @@ def _meta(src: _Source) -> BlockMeta:
 
 
 def _plan(remote: _Remote, path: Path, pieces: int) -> list[_Source]:
-    """Line-aligned ranges of ``path``, numbered by counting the newlines before each (in tasks)."""
+    """Line-aligned ranges of ``path``, numbered by counting the newlines before each (in tasks).
+
+    A Parquet file is cut into row ranges instead, at row-group starts when it has enough groups.
+    """
+    if is_parquet(path):
+        rows = parquet_rows(path)
+        groups = parquet_row_groups(path)
+        wanted = {rows * k // pieces for k in range(pieces)}
+        if len(groups) >= pieces:  # each range reads only its own row groups
+            wanted = {max(g for g in groups if g <= cut) for cut in wanted}
+        bounds = [*sorted(wanted | {0}), rows]
+        return [
+            _Source(span=Range(str(path), a, b, a + 1, parquet=True), path=str(path))
+            for a, b in zip(bounds, bounds[1:], strict=False)
+            if b > a
+        ]
     cuts = _cut(path, pieces)
     counts = remote.ray.get([remote.count.remote(str(path), a, b) for a, b in cuts])
     sources = []

@@ -36,12 +36,16 @@ _EXAMPLES = 5
 
 @dataclass(frozen=True)
 class Range:
-    """Bytes ``[start, end)`` of ``path``, whose first line is line ``first_line`` (1-based)."""
+    """Bytes ``[start, end)`` of ``path``, whose first line is line ``first_line`` (1-based).
+
+    For a Parquet file (``parquet``), rows ``[start, end)`` instead, row ``k`` being line ``k + 1``.
+    """
 
     path: str
     start: int
     end: int
     first_line: int
+    parquet: bool = False
 
 
 @dataclass
@@ -101,7 +105,14 @@ def iter_range(span: Range) -> Iterator[tuple[int, Any, str | None]]:
 
     ``problem`` is None for a JSON object, else the message ``iter_jsonl`` would raise for the line
     (``record`` is then None). Lines split on ``\\n`` only, as iterating a binary file does.
+    A Parquet range yields its rows, numbered from 1 (every row is an object).
     """
+    if span.parquet:
+        from ..parquet_input import iter_parquet
+
+        for number, record in iter_parquet(span.path, span.start, span.end):
+            yield number, record, None
+        return
     with open(span.path, "rb") as handle:
         handle.seek(span.start)
         data = handle.read(span.end - span.start)
