@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,14 +15,70 @@ import orjson
 
 from .errors import InputError, OutputWriteError, is_full_disk
 
-__all__ = ["ReadStats", "atomic_write", "dumps_line", "iter_jsonl", "write_jsonl"]
+__all__ = [
+    "ReadStats",
+    "atomic_write",
+    "check_input_file",
+    "describe_bad_line",
+    "dumps_line",
+    "iter_jsonl",
+    "missing_or_null",
+    "write_jsonl",
+]
 
+_BOM = b"\xef\xbb\xbf"
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def dumps_line(obj: Any) -> bytes:
     """Serialize one record as a JSON line (bytes ending in a newline)."""
     return orjson.dumps(obj, option=_DUMP_OPTIONS)
+
+
+def check_input_file(path: str | Path, *, empty_ok: bool = False) -> Path:
+    """``path`` as a Path if it is a regular file we can read again; else say what it is instead.
+
+    Raises:
+        InputError: no such file; a directory; not a regular file (a device such as /dev/null, a
+            pipe or a socket: our inputs are read more than once); empty (unless ``empty_ok``).
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except OSError as error:
+        raise InputError(f"cannot read it ({error.strerror or error})", path=path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError("is a directory; give the JSONL file inside it", path=path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(
+            "is not a regular file (a device, pipe or socket); inputs are read more than once, "
+            "so save it to a file first",
+            path=path,
+        )
+    if info.st_size == 0 and not empty_ok:
+        raise InputError("is empty", path=path)
+    return path
+
+
+def describe_bad_line(raw: bytes, error: orjson.JSONDecodeError) -> str:
+    """What is wrong with a line orjson refused, located within the line (not orjson's 'line 1').
+
+    Bytes that are not UTF-8 are named with their position, as orjson's own message for them
+    ("surrogates not allowed") does not say what to fix.
+    """
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        sample = raw[bad.start : bad.start + 4]
+        return f"not UTF-8 at byte {bad.start + 1} of the line ({sample!r}); save the file as UTF-8"
+    return f"invalid JSON at column {error.colno}: {error.msg}"
+
+
+def missing_or_null(record: Mapping[str, Any], key: str) -> str:
+    """``"null"`` when the record has ``key`` set to JSON null, else ``"missing"`` (for messages)."""
+    return "null" if key in record and record[key] is None else "missing"
 
 
 @dataclass
@@ -53,8 +110,18 @@ def iter_jsonl(
             counted in ``stats`` and passed over.
     """
     stats = stats if stats is not None else ReadStats()
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory; give the JSONL file inside it", path=path) from None
+    except PermissionError as denied:
+        raise InputError(f"cannot read it ({denied.strerror})", path=path) from None
+    with handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]  # what Windows editors put first in a "UTF-8" file
             if not raw.strip():
                 continue
             try:
@@ -64,7 +131,7 @@ def iter_jsonl(
                         f"expected a JSON object, got {type(record).__name__}", path=path, line=number
                     )
             except orjson.JSONDecodeError as exc:
-                error = InputError(f"invalid JSON ({exc})", path=path, line=number)
+                error = InputError(describe_bad_line(raw, exc), path=path, line=number)
                 if not skip_invalid:
                     raise error from None
                 stats.note_invalid(error)

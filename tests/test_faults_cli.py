@@ -187,3 +187,112 @@ def test_10_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"selfinstruct {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        pytest.param(None, "in.jsonl: is a directory; give the JSONL file inside it", id="directory"),
+        pytest.param(
+            b'{"id": 1, "prompt": null}\n',
+            "in.jsonl:1: each line needs one of 'prompt' or 'messages' ('prompt' is null)",
+            id="null-prompt",
+        ),
+        pytest.param(
+            b'{"id": null, "prompt": "x"}\n', "in.jsonl:1: each line needs an 'id' (it is null)", id="null-id"
+        ),
+        pytest.param(b'{"prompt": "x"}\n', "in.jsonl:1: each line needs an 'id' (it is missing)", id="no-id"),
+        pytest.param(
+            b'{"id": 1, "prompt": "x"}\n{"id": 2, "prompt": "\xff\xfe"}\n',
+            "in.jsonl:2: not UTF-8 at byte 22 of the line (b'\\xff\\xfe\"}')",
+            id="not-utf8",
+        ),
+        pytest.param(
+            b'{"id": 1, "prompt": "x"}\n\n\n{"id" 2}\n',
+            "in.jsonl:4: invalid JSON at column 7: unexpected character, expected ':' after key",
+            id="bad-json",
+        ),
+    ],
+)
+def test_8_bad_inputs_say_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, said: str
+) -> None:
+    """A directory, a null field, bytes that are not UTF-8 and bad JSON are each named for what
+    they are, at file:line, without orjson's own 'line 1 column' beside ours."""
+    source = tmp_path / "in.jsonl"
+    if content is None:
+        source.mkdir()
+    else:
+        source.write_bytes(content)
+    argv = ["complete", str(source), "-o", str(tmp_path / "out.jsonl"), "--base-url", "http://127.0.0.1:9/v1"]
+    assert main([*argv, "--model", "m"]) == 2
+    err = capsys.readouterr().err
+    assert said in err, err
+    assert "line 1 column" not in err
+    assert "surrogates" not in err
+
+
+def test_8_dev_null_and_a_seeds_directory_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/dev/null as input is 'not a regular file'; --seeds naming a directory says so; a seed
+    whose instruction is null says 'is null' (all before any endpoint is asked)."""
+    argv = ["complete", "/dev/null", "-o", str(tmp_path / "out.jsonl"), "--base-url", "http://127.0.0.1:9/v1"]
+    assert main([*argv, "--model", "m"]) == 2
+    assert "/dev/null: is not a regular file (a device, pipe or socket)" in capsys.readouterr().err
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        argv = run_args(tmp_path / "run", server)
+    argv[argv.index("--base-url") + 1] = "http://127.0.0.1:9/v1"  # nothing listens: nothing is asked
+    argv[argv.index("--seeds") + 1] = str(seeds)
+    assert main(argv) == 2
+    assert f"{seeds}: is a directory" in capsys.readouterr().err
+    bad = tmp_path / "seeds.jsonl"
+    bad.write_bytes(b'{"instruction": "Say hi.", "instances": []}\n{"instruction": null}\n')
+    argv[argv.index("--seeds") + 1] = str(bad)
+    assert main(argv) == 2
+    assert f"{bad}:2: field 'instruction' is null" in capsys.readouterr().err
+
+
+def test_8_a_byte_order_mark_is_read_as_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file saved "UTF-8 with BOM" (Windows editors) is read; its first line is not an error."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_prompts(source, 3)
+    source.write_bytes(b"\xef\xbb\xbf" + source.read_bytes())
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        assert (
+            main(["complete", str(source), "-o", str(output), "--base-url", server.base_url, "--model", "m"])
+            == 0
+        )
+    assert [orjson.loads(line)["id"] for line in output.read_bytes().splitlines()] == [0, 1, 2]
+
+
+def test_8_a_killed_atomic_write_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    """The hidden temporaries a kill during the final atomic write leaves (`.NAME.XXXX.tmp`) are
+    removed by the next successful `run` and `complete`, and only those of their own outputs."""
+    run_dir, source, output = tmp_path / "run", tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    run_dir.mkdir()
+    write_prompts(source, 5)
+    stale = [
+        run_dir / ".instructions.jsonl.k3j9x.tmp",
+        run_dir / ".run.json.a8b2c.tmp",
+        tmp_path / ".out.jsonl.q1w2e.tmp",
+    ]
+    other = tmp_path / ".notes.txt.z9z9z.tmp"  # not an output of ours: left alone
+    for path in [*stale, other]:
+        path.write_bytes(b'{"half": ')
+    env = environment()
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        done = subprocess.run(
+            COMMAND + run_args(run_dir, server), env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        complete = ["complete", str(source), "-o", str(output), "--base-url", server.base_url, "--model", "m"]
+        done = subprocess.run(COMMAND + complete, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    assert [path for path in stale if path.exists()] == []
+    assert other.exists()
+    assert sorted(p.name for p in run_dir.glob(".*.tmp")) == []

@@ -29,7 +29,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..jsonl import ReadStats, atomic_write, dumps_line, iter_jsonl
+from ..jsonl import ReadStats, atomic_write, check_input_file, dumps_line, iter_jsonl, missing_or_null
 from ._backend import compiled_cache_ready, get_prefix, warm_up_in_background
 from ._join import MASK_BUDGET, Workers, default_workers, token_rank, validate
 from ._tokenize import get_tokenizer
@@ -117,7 +117,11 @@ class _Reader:
             value = record.get(self.field)
             problem = None
             if not isinstance(value, str):
-                kind = "missing" if value is None else f"not a string ({type(value).__name__})"
+                kind = (
+                    missing_or_null(record, self.field)
+                    if value is None
+                    else f"not a string ({type(value).__name__})"
+                )
                 problem = f"field {self.field!r} is {kind}"
             elif len(value) > self.max_chars:
                 problem = (
@@ -305,8 +309,7 @@ def dedup_file(
     input_path, output_path = Path(input), Path(output)
     pool_paths = [Path(path) for path in against]
     for path in [*pool_paths, input_path]:
-        if not path.is_file():
-            raise InputError("no such file", path=path)
+        check_input_file(path, empty_ok=True)
     sizes = [path.stat().st_size for path in [*pool_paths, input_path]]
     if backend == "auto":
         backend = _pick_backend(sum(sizes))

@@ -32,7 +32,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..jsonl import atomic_write
+from ..jsonl import atomic_write, check_input_file
 from ..parquet_input import is_parquet, parquet_row_groups, parquet_rows
 from ._keep_first import Rejected, resolve
 from ._ranges import BlockMeta, Range, align, file_size
@@ -178,8 +178,7 @@ def dedup_file_ray(
     input_path = Path(input)
     pool_paths = [Path(p) for p in against]
     for path in [*pool_paths, input_path]:
-        if not path.is_file():
-            raise InputError("no such file", path=path)
+        check_input_file(path, empty_ok=True)
     options = JoinOptions(threshold=threshold, rule=rule, tokenizer=tokenizer, stemmer=stemmer)
     stage_seconds = dict.fromkeys(("connect", *STAGES), 0.0)
 

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from ..errors import InputError
+from ..jsonl import describe_bad_line, missing_or_null
 
 __all__ = [
     "Block",
@@ -130,7 +131,7 @@ def iter_range(span: Range) -> Iterator[tuple[int, Any, str | None]]:
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            yield number, None, f"invalid JSON ({exc})"
+            yield number, None, describe_bad_line(raw, exc)
             continue
         if not isinstance(record, dict):
             yield number, None, f"expected a JSON object, got {type(record).__name__}"
@@ -143,7 +144,9 @@ def text_of(record: dict[str, Any], field_name: str) -> tuple[str | None, str | 
     value = record.get(field_name)
     if isinstance(value, str):
         return value, None
-    problem = "missing" if value is None else f"not a string ({type(value).__name__})"
+    problem = (
+        missing_or_null(record, field_name) if value is None else f"not a string ({type(value).__name__})"
+    )
     return None, f"field {field_name!r} is {problem}"
 
 

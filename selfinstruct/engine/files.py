@@ -26,7 +26,7 @@ from ..errors import (
     OutputWriteError,
     one_error,
 )
-from ..jsonl import atomic_write, dumps_line, iter_jsonl
+from ..jsonl import atomic_write, check_input_file, dumps_line, iter_jsonl, missing_or_null
 from ..rundir import open_output
 from .config import EngineConfig
 from .engine import Engine
@@ -77,8 +77,14 @@ class CompleteReport:
 def _requests_of(record: dict[str, Any], chat: bool, path: Path, line: int) -> list[Request]:
     """The request(s) for one input line (one per sample when n > 1)."""
     prompt, messages = record.get("prompt"), record.get("messages")
-    if (prompt is None) == (messages is None):
-        raise InputError("each line needs exactly one of 'prompt' or 'messages'", path=path, line=line)
+    if prompt is None and messages is None:
+        given = [f"'{key}' is null" for key in ("prompt", "messages") if key in record]
+        why = f" ({' and '.join(given)})" if given else ""
+        raise InputError(f"each line needs one of 'prompt' or 'messages'{why}", path=path, line=line)
+    if prompt is not None and messages is not None:
+        raise InputError(
+            "each line needs exactly one of 'prompt' or 'messages', not both", path=path, line=line
+        )
     if chat and prompt is not None:
         if not isinstance(prompt, str):
             raise InputError("'prompt' must be a string", path=path, line=line)
@@ -102,16 +108,17 @@ def count_requests(path: str | Path, *, chat: bool = False) -> int:
     """Check every line of an input file; return how many requests (samples) it holds.
 
     Raises:
-        InputError: a line that is not JSON, lacks an id or a prompt, repeats an id, or has bad params.
+        InputError: not a readable regular file (a directory, /dev/null...), a line that is not
+            JSON or not UTF-8, lacks an id or a prompt (or has it null), repeats an id, or has bad params.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("input file not found", path=path)
+    path = check_input_file(path, empty_ok=True)  # an empty file: an empty output
     seen: set[str] = set()
     total = 0
     for line, record in iter_jsonl(path):
-        if "id" not in record or record["id"] is None:
-            raise InputError("each line needs an 'id'", path=path, line=line)
+        if record.get("id") is None:
+            raise InputError(
+                f"each line needs an 'id' (it is {missing_or_null(record, 'id')})", path=path, line=line
+            )
         ident = str(record["id"])
         if ident in seen:
             raise InputError(f"duplicate id {ident!r}", path=path, line=line)
@@ -192,8 +199,7 @@ def write_output(
                 lines += 1
     except OutputWriteError as error:
         raise error.saving(
-            f"it is left as it was; the {len(journal):,} answers are saved in the journal "
-            f"{journal.path}"
+            f"it is left as it was; the {len(journal):,} answers are saved in the journal {journal.path}"
         ) from None
     return lines, errors
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..jsonl import iter_jsonl
+from ..jsonl import check_input_file, iter_jsonl, missing_or_null
 
 __all__ = [
     "ClassificationExample",
@@ -84,15 +84,17 @@ def default_seeds_dir() -> Path:
 
 def _resolve(path: str | Path | None, name: str) -> Path:
     resolved = Path(path) if path is not None else default_seeds_dir() / name
-    if not resolved.is_file():
+    if path is None and not resolved.is_file():
         raise InputError(f"no such file ({name} expected here; pass a path)", path=resolved)
-    return resolved
+    return check_input_file(resolved)
 
 
 def _text(record: Mapping[str, Any], key: str, path: Path, line: int, *, required: bool = True) -> str:
     value = record.get(key)
     if value is None and not required:
         return ""
+    if value is None:
+        raise InputError(f"field {key!r} is {missing_or_null(record, key)}", path=path, line=line)
     if not isinstance(value, str):
         raise InputError(f"field {key!r} must be a string, got {type(value).__name__}", path=path, line=line)
     return value
@@ -102,6 +104,10 @@ def _flag(record: Mapping[str, Any], key: str, path: Path, line: int, default: b
     value = record.get(key, default)
     if isinstance(value, bool):
         return value
+    if value is None:
+        raise InputError(
+            f"field {key!r} is {missing_or_null(record, key)}; give true or false", path=path, line=line
+        )
     # The published seed file stores booleans, but hand-written files sometimes say "yes"/"no".
     if isinstance(value, str) and value.strip().lower() in {"yes", "true", "no", "false"}:
         return value.strip().lower() in {"yes", "true"}
