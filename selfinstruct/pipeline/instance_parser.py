@@ -35,7 +35,7 @@ __all__ = ["REJECTION_REASONS", "ParsedInstances", "RejectionReason", "parse_ins
 RejectionReason = Literal["malformed", "truncated", "no_examples"]
 #: ``malformed``: a block without an output (or, label-first, without an input, or with a stray
 #: ``Output:``); ``truncated``: the last block, cut by ``max_tokens``; ``no_examples``: the answer
-#: holds no example at all (a refusal, prose).
+#: holds no example at all (a refusal, prose, an empty answer).
 REJECTION_REASONS: tuple[RejectionReason, ...] = ("malformed", "truncated", "no_examples")
 
 
@@ -123,6 +123,8 @@ def _input_text(lines: list[str]) -> str:
     body = [_plain(line, found) for line, found in zip(lines, fields, strict=True)]
     if first is not None and first.key == "input":
         body[0] = first.rest
+    elif first is not None and _NUMBERED.match(first.opening + "x"):
+        body[0] = f"{first.label}: {first.rest}".rstrip()  # "1. Sentence: x", a lone numbered example
     text = "\n".join(body).strip()
     if text.lower() in EMPTY_MARKERS:
         return ""
@@ -358,6 +360,7 @@ def parse_instances(
     """
     parsed = ParsedInstances()
     if not text or not text.strip():
+        parsed.rejected["truncated" if finish_reason == "length" else "no_examples"] += 1
         return parsed
     lines, cut = _prepare(text)
     at_cut = finish_reason == "length" and not cut

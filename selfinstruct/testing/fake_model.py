@@ -10,8 +10,12 @@ It reads which stage a prompt belongs to and answers the way real models do:
   ``Write a program``, punctuation or non-ASCII first character); chat answers add preambles,
   bold markers, bullets, echoed lists and sign-offs; a few answers are cut by ``max_tokens``;
 * ``Yes``/``No`` for classification identification, with the odd unclear answer;
-* instances in the input-first or label-first form, mostly well formed, some sloppy (no
-  ``Example`` headers, bold field names, an empty output, a repeated instance, a conflict).
+* instances in the input-first or label-first form: half in the prompt's own shape (``Input:`` /
+  ``Output:``), mostly well formed, some sloppy (no ``Example`` headers, bold field names, an empty
+  output, a repeated instance, a conflict); half (``demo_shape_rate``) in the paper's demo shapes
+  (``Sentence:``, ``Question:`` + ``Options:``, a ``Dialogue:``, markdown, numbered examples, ``N/A``
+  inputs, ``Class label: x`` then ``Sentence: ...``); chat preambles and sign-offs; cuts at
+  ``max_tokens``. :meth:`FakeModel.written_instances` says which instances an answer wrote whole.
 
 Everything is a pure function of the request body and ``seed``, so a run against it is
 reproducible. Run ``python -m selfinstruct.testing.fake_model --port 0`` to serve it from its own
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..pipeline.seeds import Instance
 from .server import FakeReply, prompt_text
 
 __all__ = ["FakeModel"]
@@ -300,7 +305,11 @@ class FakeModel:
             favourite instruction (rejected by a 0.7 ROUGE-L novelty check).
         filter_hit_rate: share of list items that a heuristic instruction filter rejects.
         sloppy_rate: share of answers with formatting slips (chat chatter, odd instance layout).
-        truncate_rate: share of list answers cut by ``max_tokens`` (``finish_reason == "length"``).
+        truncate_rate: share of list and instance answers cut by ``max_tokens``
+            (``finish_reason == "length"``).
+        demo_shape_rate: share of instance answers in the paper's demo shapes (task-named fields such
+            as ``Sentence:``, ``Question:`` + ``Options:``, markdown, numbered examples, ``N/A``
+            inputs, ``Class label: x`` then ``Sentence: ...``) instead of the prompt's own shape.
     """
 
     seed: int = 0
@@ -308,9 +317,16 @@ class FakeModel:
     filter_hit_rate: float = 0.1
     sloppy_rate: float = 0.1
     truncate_rate: float = 0.03
+    demo_shape_rate: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("near_duplicate_rate", "filter_hit_rate", "sloppy_rate", "truncate_rate"):
+        for name in (
+            "near_duplicate_rate",
+            "filter_hit_rate",
+            "sloppy_rate",
+            "truncate_rate",
+            "demo_shape_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FakeModel.{name} must be in [0, 1], got {value!r}")
@@ -324,15 +340,19 @@ class FakeModel:
         chat = kind == "chat"
         if "Is it classification?" in text:
             return self._classify(text, rng, chat=chat)
+        if self._asks_instances(text):
+            return self._instances(text, rng, chat=chat, label_first="class label" in text.lower())
+        return self._continue_list(text, rng, chat=chat)
+
+    @staticmethod
+    def _asks_instances(text: str) -> bool:
         last_line = text.rstrip().rsplit("\n", 1)[-1]
-        if (
+        return bool(
             "Class label:" in text
             or re.search(r"^Example \d+\s*$", text, re.MULTILINE)
             or last_line.startswith("Task:")
             or "examples in the same format" in last_line
-        ):
-            return self._instances(text, rng, chat=chat, label_first="class label" in text.lower())
-        return self._continue_list(text, rng, chat=chat)
+        )
 
     # -- instructions ---------------------------------------------------------------------------
 
@@ -497,49 +517,224 @@ class FakeModel:
         ]
 
     def _instances(self, text: str, rng: random.Random, *, chat: bool, label_first: bool) -> str | FakeReply:
+        return self._instance_answer(text, rng, chat=chat, label_first=label_first)[0]
+
+    def _instance_answer(
+        self, text: str, rng: random.Random, *, chat: bool, label_first: bool
+    ) -> tuple[str | FakeReply, list[Instance]]:
+        """The answer, and the instances written whole in it (as a careful reader would take them)."""
         tasks = _TASK_LINE.findall(text)
         instruction = tasks[-1] if tasks else ""
         count = rng.randint(1, 5)
         sloppy = rng.random() < self.sloppy_rate
         inputs = self._inputs(rng, count)
-        blocks = []
-        if label_first:
-            match = _LABEL_LIST.search(instruction)
-            labels = [g for g in match.groups() if g] if match else list(rng.choice(_LABELS))
-            for number in range(count):
-                label = labels[number % len(labels)].strip().capitalize()
-                body = inputs[number]
-                name = "**Class label:**" if sloppy and chat else "Class label:"
-                blocks.append(f"{name} {label}\nInput: {body}")
-            if sloppy and count > 1 and rng.random() < 0.5:
-                blocks.append(blocks[0])  # repeats itself
-            answer = "\n\n".join(blocks)
+        if rng.random() < self.demo_shape_rate:
+            blocks, written, joiner = _demo_shape_blocks(instruction, inputs, rng, label_first=label_first)
         else:
-            if sloppy and count > 1 and rng.random() < 0.2:
-                inputs[-1] = inputs[0]  # same input, and (below) a different output: a conflict
-            for number in range(1, count + 1):
-                has_input = rng.random() < 0.55
-                source = inputs[number - 1] if has_input else "(none)"
-                words = instruction.split()
-                output = " ".join(
-                    [self._sentence(rng) for _ in range(rng.randint(1, 3))]
-                    + ([f"({' '.join(words[:3])})"] if words and rng.random() < 0.2 else [])
-                )
-                if sloppy and number == count and rng.random() < 0.3:
-                    output = ""
-                elif sloppy and number == count and rng.random() < 0.3 and has_input:
-                    output = source
-                header = f"Example {number}" if not (sloppy and rng.random() < 0.5) else ""
-                block = f"Input: {source}\nOutput: {output}"
-                if sloppy and chat and rng.random() < 0.5:
-                    block = f"**Input:** {source}\n**Output:** {output}"
-                blocks.append(f"{header}\n{block}" if header else block)
-            answer = "\n\n".join(blocks)
+            blocks, written = self._prompt_shape_blocks(instruction, inputs, rng, chat, label_first, sloppy)
+            joiner = "\n\n"
+        answer = joiner.join(blocks)
+        if sloppy and count > 1 and label_first and rng.random() < 0.5:
+            answer += joiner + blocks[0]  # repeats itself
+            blocks, written = [*blocks, blocks[0]], [*written, written[0]]
+        lead = ""
         if chat and rng.random() < 0.2:
-            answer = f"Here are some examples:\n\n{answer}"
+            lead = f"{rng.choice(_INSTANCE_PREAMBLES).format(n=len(blocks))}\n\n"
+        elif chat and rng.random() < 0.05:
+            lead = f"Task: {instruction}\n"  # echoes the task line (a completion stops at "Task:")
+        answer = lead + answer
+        if chat and rng.random() < 0.15:
+            answer += f"\n\n{rng.choice(_INSTANCE_SIGNOFFS)}"
         if rng.random() < self.truncate_rate:
-            return FakeReply(text=answer[: max(1, len(answer) - rng.randint(3, 20))], finish_reason="length")
-        return answer
+            cut = max(1, len(answer) - rng.randint(3, max(4, len(answer) * 2 // 5)))
+            ends, position = [], len(lead)
+            for block in blocks:
+                position += len(block)
+                ends.append(position)
+                position += len(joiner)
+            whole = [instance for instance, block_end in zip(written, ends, strict=True) if block_end <= cut]
+            return FakeReply(text=answer[:cut], finish_reason="length"), whole
+        return answer, written
+
+    def _prompt_shape_blocks(
+        self,
+        instruction: str,
+        inputs: list[str],
+        rng: random.Random,
+        chat: bool,
+        label_first: bool,
+        sloppy: bool,
+    ) -> tuple[list[str], list[Instance]]:
+        """Blocks in the prompt's own shape (``Input:`` / ``Output:``, ``Class label:`` / ``Input:``)."""
+        count = len(inputs)
+        blocks: list[str] = []
+        written: list[Instance] = []
+        if label_first:
+            labels = _task_labels(instruction, rng)
+            for number in range(count):
+                label = labels[number % len(labels)]
+                name = "**Class label:**" if sloppy and chat else "Class label:"
+                blocks.append(f"{name} {label}\nInput: {inputs[number]}")
+                written.append(Instance(inputs[number], label))
+            return blocks, written
+        if sloppy and count > 1 and rng.random() < 0.2:
+            inputs[-1] = inputs[0]  # same input, and (below) a different output: a conflict
+        for number in range(1, count + 1):
+            has_input = rng.random() < 0.55
+            source = inputs[number - 1] if has_input else "(none)"
+            output = self._output(instruction, rng)
+            if sloppy and number == count and rng.random() < 0.3:
+                output = ""
+            elif sloppy and number == count and rng.random() < 0.3 and has_input:
+                output = source
+            header = f"Example {number}" if not (sloppy and rng.random() < 0.5) else ""
+            block = f"Input: {source}\nOutput: {output}"
+            if sloppy and chat and rng.random() < 0.5:
+                block = f"**Input:** {source}\n**Output:** {output}"
+            blocks.append(f"{header}\n{block}" if header else block)
+            written.append(Instance(source if has_input else "", output))
+        return blocks, written
+
+    def _output(self, instruction: str, rng: random.Random) -> str:
+        words = instruction.split()
+        return " ".join(
+            [self._sentence(rng) for _ in range(rng.randint(1, 3))]
+            + ([f"({' '.join(words[:3])})"] if words and rng.random() < 0.2 else [])
+        )
+
+    def written_instances(self, kind: str, body: dict[str, Any]) -> tuple[str, list[Instance]] | None:
+        """For an instance request: its task and the instances its answer writes whole, else ``None``.
+
+        The ground truth an audit compares a run's data with (see :mod:`.instance_audit`).
+        """
+        text = prompt_text(kind, body)
+        if "Is it classification?" in text or not self._asks_instances(text):
+            return None
+        rng = random.Random(_digest(str(self.seed), kind, text))
+        label_first = "class label" in text.lower()
+        _, written = self._instance_answer(text, rng, chat=kind == "chat", label_first=label_first)
+        tasks = _TASK_LINE.findall(text)
+        return (tasks[-1] if tasks else ""), written
+
+
+def _task_labels(instruction: str, rng: random.Random) -> list[str]:
+    match = _LABEL_LIST.search(instruction)
+    labels = [g for g in match.groups() if g] if match else list(rng.choice(_LABELS))
+    return [label.strip().capitalize() for label in labels]
+
+
+# -- the paper's demo shapes ------------------------------------------------------------------------
+
+_FIELDS = ("Sentence", "Paragraph", "Text", "Review", "Email", "Statement")
+_EMPTY_SPELLINGS = ("N/A", "None", "(none)", "No input", "n/a", "None.")
+_INSTANCE_PREAMBLES = (
+    "Sure! Here are {n} examples for this task:",
+    "Here are some examples:",
+    "Certainly! Below are {n} instances.",
+)
+_INSTANCE_SIGNOFFS = (
+    "I hope these examples help!",
+    "Let me know if you need more examples.",
+    "Note: the examples cover different cases.",
+)
+_DEMO_SHAPES = (
+    "paper",
+    "paper-bare",
+    "markdown",
+    "bullets",
+    "numbered",
+    "na-inputs",
+    "question-options",
+    "dialogue",
+)
+_LABEL_SHAPES = ("paper", "bold", "headers", "two-fields")
+
+
+def _demo_shape_blocks(
+    instruction: str, inputs: list[str], rng: random.Random, *, label_first: bool
+) -> tuple[list[str], list[Instance], str]:
+    """Blocks in one of the paper's demo shapes, the instances they hold, and the block separator.
+
+    Input-first: task-named fields (``Sentence:``, ``Question:`` + ``Options:``, a multi-line
+    ``Dialogue:``), with or without ``Example N`` headers, markdown bold labels or bullets, numbered
+    examples, ``N/A``-style empty inputs. Label-first: ``Class label: x`` then ``Sentence: ...``.
+    """
+    field = rng.choice(_FIELDS)
+    blocks: list[str] = []
+    written: list[Instance] = []
+    if label_first:
+        shape = rng.choice(_LABEL_SHAPES)
+        labels = _task_labels(instruction, rng)
+        for number, sentence in enumerate(inputs, start=1):
+            label = labels[(number - 1) % len(labels)]
+            if shape == "bold":
+                block, given = f"**Class label:** {label}\n**{field}:** {sentence}", f"{field}: {sentence}"
+            elif shape == "two-fields":
+                claim = f"Claim: The writer mentions {rng.choice(_NOUN)}."
+                block, given = (
+                    f"Class label: {label}\nDocument: {sentence}\n{claim}",
+                    f"Document: {sentence}\n{claim}",
+                )
+            else:
+                block, given = f"Class label: {label}\n{field}: {sentence}", f"{field}: {sentence}"
+            if shape == "headers":
+                block = f"Example {number}\n{block}"
+            blocks.append(block)
+            written.append(Instance(given, label))
+        return blocks, written, "\n\n"
+    shape = rng.choice(_DEMO_SHAPES)
+    joiner = "\n" if shape == "paper" and rng.random() < 0.5 else "\n\n"  # the paper's demos: no blank lines
+    words = instruction.split()
+    for number, sentence in enumerate(inputs, start=1):
+        output = " ".join(
+            [_demo_sentence(rng) for _ in range(rng.randint(1, 2))]
+            + ([f"({' '.join(words[:3])})"] if words and rng.random() < 0.2 else [])
+        )
+        has_input = shape in ("na-inputs", "numbered") or rng.random() < 0.7
+        given = f"{field}: {sentence}"
+        lines = [f"{field}: {sentence}"]
+        if shape == "question-options":
+            lines = [f"Question: Which word fits this {rng.choice(_TEXTTYPE)}? {sentence}"]
+            lines.append(f"Options: (A) {rng.choice(_ADJ)} (B) {rng.choice(_ADJ)} (C) {rng.choice(_ADJ)}")
+            given = "\n".join(lines)
+        elif shape == "dialogue":
+            lines = [
+                "Dialogue:",
+                f"- {rng.choice(_PERSON).capitalize()}: {sentence}",
+                f"- Friend: I see, {rng.choice(_WORDS)}.",
+            ]
+            given = "\n".join(lines)
+        elif shape == "na-inputs" and rng.random() < 0.5:
+            has_input = False
+        if shape == "markdown":
+            lines = [f"**{field}:** {sentence}"]
+        elif shape == "bullets":
+            lines = [f"- **{field}:** {sentence}"]
+        if shape == "na-inputs":
+            lines = [f"Input: {sentence if has_input else rng.choice(_EMPTY_SPELLINGS)}"]
+            given = sentence
+        if not has_input:
+            lines, given = [], ""
+        out_line = {"markdown": f"**Output:** {output}", "bullets": f"- **Output:** {output}"}.get(
+            shape, f"Output: {output}"
+        )
+        body = [*lines, out_line]
+        if shape == "numbered":
+            block = "\n".join([f"{number}. {body[0]}", *(f"   {line}" for line in body[1:])])
+        elif shape == "paper-bare":
+            block = "\n".join(body)
+        elif shape in ("markdown", "bullets"):
+            block = "\n".join([f"**Example {number}:**", *body])
+        else:
+            block = "\n".join([f"Example {number}", *body])
+        blocks.append(block)
+        written.append(Instance(given, output))
+    return blocks, written, joiner
+
+
+def _demo_sentence(rng: random.Random) -> str:
+    sentence = rng.choice(_WORDS)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 def main(argv: list[str] | None = None) -> int:

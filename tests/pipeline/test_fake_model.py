@@ -96,3 +96,37 @@ def test_instance_answers_parse(data_dir: Path) -> None:
             got["labels_ok"] += all(x.output in ("Positive", "Negative") for x in parsed.instances)
     assert got["parsed"] >= 55
     assert got["labels_ok"] >= 18
+
+
+def test_demo_shaped_instance_answers_parse_to_what_was_written() -> None:
+    """Answers in the paper's demo shapes parse to exactly the instances the model wrote, in all shapes."""
+    model = FakeModel(demo_shape_rate=1.0, truncate_rate=0.2)
+    got = Counter[str]()
+    for i in range(240):
+        clf = i % 3 == 0
+        task = f"Label the review {i} as positive or negative." if clf else f"Summarize note {i} about tea."
+        if i % 2:
+            kind = "chat"
+            body: dict = {
+                "messages": prompts.instance_messages([], task, is_classification=clf, max_instances=5)
+            }
+        else:
+            kind, body = "completion", {"prompt": prompts.instance_prompt([], task, is_classification=clf)}
+        text, reason = _text(model(kind, body))
+        written = model.written_instances(kind, body)
+        assert written is not None
+        assert written[0] == task
+        parsed = parse_instances(text, label_first=clf, finish_reason=reason)
+        assert all(instance in written[1] for instance in parsed.instances), text
+        got["kept"] += len(parsed.instances)
+        got["written"] += len(written[1])
+        got["field inputs"] += sum(
+            x.input.startswith(("Sentence:", "Question:", "Document:")) for x in parsed.instances
+        )
+        got["cut"] += reason == "length"
+    assert got["kept"] >= 0.95 * got["written"]
+    assert got["field inputs"] > 50
+    assert got["cut"] > 20
+    assert (
+        model.written_instances("completion", {"prompt": prompts.bootstrap_prompt(["A task."] * 8)}) is None
+    )
