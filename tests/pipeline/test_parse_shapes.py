@@ -399,6 +399,15 @@ SHAPES = [
         id="cut-output-ending-in-short-word",
     ),
     pytest.param("Exam", False, "length", [], {"truncated": 1}, id="cut-before-any-block"),
+    pytest.param(
+        "1. Sentence: The tea was great.\n   Output: yes",
+        False,
+        None,
+        [Instance("Sentence: The tea was great.", "yes")],
+        {},
+        id="lone-numbered-example",
+    ),
+    pytest.param("", False, None, [], {"no_examples": 1}, id="empty-answer"),
 ]
 
 
