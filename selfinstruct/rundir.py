@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ConfigError, OutputBusyError, SettingsChangedError
+from .errors import ConfigError, InputError, OutputBusyError, SettingsChangedError
 
 try:
     import fcntl
@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks, nothing is
 
 __all__ = [
     "RUN_LOCK",
+    "check_finished_run",
     "check_run_settings",
     "hold_lock",
     "lock_path_for_file",
@@ -164,6 +165,44 @@ def open_run_dir(
             check_run_settings(run_dir, settings, window=window, engine=engine)
         remove_stale_temporaries(run_dir)
         yield
+
+
+def check_finished_run(run_dir: str | Path, *names: str) -> Path:
+    """``run_dir`` if it holds the files ``names``; else say why they are not there.
+
+    Used by ``export`` and ``stats``. When a file is missing, a path that does not exist, a file,
+    a directory no run wrote, a run that has not finished and a finished run missing a file each
+    get their own message. A directory with the files is taken as it is (run.json is not needed).
+
+    Raises:
+        InputError: naming the directory (or the missing file) and what to do.
+    """
+    run_dir = Path(run_dir)
+    missing = [name for name in names if not (run_dir / name).is_file()]
+    if not missing:
+        return run_dir
+    give = "give the -o directory of a `selfinstruct run`"
+    if not run_dir.exists():
+        raise InputError(f"no such run directory ({give})", path=run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"is a file, not a run directory ({give})", path=run_dir)
+    record = run_dir / "run.json"
+    if not record.is_file():
+        raise InputError(f"not a run directory: no {missing[0]} and no run.json ({give})", path=run_dir)
+    try:
+        finished = orjson.loads(record.read_bytes()).get("summary") is not None
+    except (orjson.JSONDecodeError, AttributeError):
+        finished = True  # unreadable: say what is missing
+    if not finished:
+        raise InputError(
+            "the run has not finished yet (it is still running, or it was stopped: re-run the same "
+            "`selfinstruct run` command to resume it)",
+            path=run_dir,
+        )
+    raise InputError(
+        "missing from this finished run (re-run the same `selfinstruct run` command to write it again)",
+        path=run_dir / missing[0],
+    )
 
 
 @contextmanager

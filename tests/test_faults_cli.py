@@ -296,3 +296,49 @@ def test_8_a_killed_atomic_write_leaves_nothing_after_the_next_run(tmp_path: Pat
     assert [path for path in stale if path.exists()] == []
     assert other.exists()
     assert sorted(p.name for p in run_dir.glob(".*.tmp")) == []
+
+
+def test_9_a_url_without_v1_gets_the_url_to_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A live server's URL without /v1 (its /models is 404, /v1/models answers) is refused at the
+    probe with the URL to use; nothing is sent and no output is written."""
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_prompts(source, 5)
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        root = server.base_url.removesuffix("/v1")
+        assert main(["complete", str(source), "-o", str(output), "--base-url", root, "--model", "m"]) == 2
+        err = capsys.readouterr().err
+        assert f"did you mean --base-url {server.base_url} ?" in err, err
+        assert server.counts["requests"] == 0
+        argv = run_args(tmp_path / "run", server)
+        argv[argv.index("--base-url") + 1] = root + "/"
+        assert main(argv) == 2
+        assert f"did you mean --base-url {server.base_url} ?" in capsys.readouterr().err
+        assert server.counts["requests"] == 0
+    assert not output.exists()
+
+
+def test_9_export_and_stats_tell_a_missing_directory_from_an_unfinished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export` / `stats` on a missing directory, an empty one and a stopped run say three
+    different true things; on the finished run they work."""
+    run_dir = tmp_path / "run"
+    cases = [
+        (tmp_path / "nothing", "no such run directory"),
+        (tmp_path, "not a run directory: no"),
+        (run_dir, "the run has not finished yet"),
+    ]
+    with FakeOpenAIServer(FakeServerConfig(latency=0.05), FakeModel()).in_thread() as server:
+        argv = run_args(run_dir, server, "--concurrency", "1")
+        process = subprocess.Popen(COMMAND + argv, env=environment(), stderr=subprocess.DEVNULL)
+        wait_for(lambda: lines(run_dir / "journal.jsonl") >= 3)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        for path, said in cases:
+            for command in (["export", str(path), "-o", str(tmp_path / "x.jsonl")], ["stats", str(path)]):
+                assert main(command) == 2, command
+                err = capsys.readouterr().err
+                assert f"{path}: {said}" in err, err
+        assert main(argv) == 0
+    assert main(["export", str(run_dir), "-o", str(tmp_path / "x.jsonl")]) == 0
+    assert main(["stats", str(run_dir)]) == 0

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..jsonl import atomic_write, dumps_line
+from ..rundir import check_finished_run
 from .card import dataset_card, read_card_facts
 from .parquet import write_parquet
 from .seeds import SeedTask, load_seed_tasks
@@ -129,14 +130,13 @@ def export_run(
     ``README.md`` dataset card and ``data/train-00000-of-00001.parquet``). Parquet needs pyarrow.
 
     Raises:
-        InputError: the run has no ``tasks.jsonl`` (not finished yet) or a line is malformed.
+        InputError: no such run directory, not a run directory, the run has not finished, or
+            ``tasks.jsonl`` is missing or malformed (each says which).
         ConfigError: unknown format or destination, or pyarrow missing for Parquet.
     """
     if to not in DESTINATIONS:
         raise ConfigError(f"unknown export destination {to!r}; choose one of {', '.join(DESTINATIONS)}")
-    tasks_path = Path(run_dir) / "tasks.jsonl"
-    if not tasks_path.exists():
-        raise InputError("no tasks.jsonl: the run has not finished (re-run it to resume)", path=tasks_path)
+    tasks_path = check_finished_run(run_dir, "tasks.jsonl") / "tasks.jsonl"
     tasks: list[SeedTask] = []
     if include_seeds:
         tasks.extend(load_seed_tasks(seeds_path))

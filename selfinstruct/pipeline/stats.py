@@ -11,6 +11,7 @@ import orjson
 
 from ..errors import InputError
 from ..jsonl import iter_jsonl
+from ..rundir import check_finished_run
 
 __all__ = ["RunStats", "format_stats", "load_stats", "plot_stats"]
 
@@ -43,13 +44,11 @@ def load_stats(run_dir: str | Path) -> RunStats:
     """Read a run's ``instructions.jsonl``, ``tasks.jsonl``, ``rejections.json`` and ``run.json``.
 
     Raises:
-        InputError: the run has not written its files yet, or one is malformed.
+        InputError: no such run directory, not a run directory, the run has not finished, a
+            file is missing or malformed (each says which).
     """
-    run = Path(run_dir)
+    run = check_finished_run(run_dir, "instructions.jsonl", "tasks.jsonl")
     stats = RunStats()
-    for name in ("instructions.jsonl", "tasks.jsonl"):
-        if not (run / name).exists():
-            raise InputError("missing: the run has not finished (re-run it to resume)", path=run / name)
     for _, record in iter_jsonl(run / "instructions.jsonl"):
         stats.instructions += 1
         score = record.get("seed_score")

@@ -133,9 +133,19 @@ def test_include_seeds(run_dir: Path, tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_export_errors(tmp_path: Path, run_dir: Path) -> None:
-    """An unfinished run and an unknown format are clear errors."""
-    with pytest.raises(InputError, match="has not finished"):
+    """A missing directory, one no run wrote, an unfinished run and an unknown format are each
+    named for what they are (issue 11 item 9: a missing directory is not 'not finished')."""
+    with pytest.raises(InputError, match="no such run directory"):
         export_run(tmp_path / "missing", tmp_path / "x.jsonl", fmt="alpaca")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not a run directory: no tasks.jsonl and no run.json"):
+        export_run(tmp_path / "empty", tmp_path / "x.jsonl", fmt="alpaca")
+    (tmp_path / "empty" / "run.json").write_bytes(b'{"config": {}, "summary": null}')
+    with pytest.raises(InputError, match="has not finished yet"):
+        export_run(tmp_path / "empty", tmp_path / "x.jsonl", fmt="alpaca")
+    (tmp_path / "empty" / "run.json").write_bytes(b'{"config": {}, "summary": {"status": "complete"}}')
+    with pytest.raises(InputError, match="tasks.jsonl: missing from this finished run"):
+        export_run(tmp_path / "empty", tmp_path / "x.jsonl", fmt="alpaca")
     with pytest.raises(ConfigError, match="unknown export format"):
         export_run(run_dir, tmp_path / "x.jsonl", fmt="csv")
 
