@@ -9,7 +9,9 @@ that raise ``OSError(ENOSPC)`` after a set number of writes, as a full disk does
 from __future__ import annotations
 
 import errno
+import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -257,3 +259,49 @@ def test_3_run_full_disk(
     assert main(run_args(run_dir, server)) == 0
     for name in ("instructions.jsonl", "tasks.jsonl", "rejections.json"):
         assert (run_dir / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def _filling_open(room: int) -> Callable[..., Any]:
+    """``open`` whose files opened for writing fail with ENOSPC after ``room`` bytes."""
+
+    def fake_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = open(path, mode, *args, **kwargs)  # noqa: SIM115 - the wrapper closes it
+        return _FillingFile(handle, room) if "w" in mode else handle
+
+    return fake_open
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param("selfinstruct.batch.files", id="spooling-a-batch-file"),
+        pytest.param("selfinstruct.batch.client", id="downloading-results"),
+    ],
+)
+def test_3_complete_batch_full_disk_in_batch_files(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+) -> None:
+    """--batch: a full disk while writing a batch input file or downloading a batch's results is
+    one line and exit 74 (not a 'connection failed' retried), and the re-run finishes the file."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_prompts(source, 60)
+    assert main(complete_args(server, source, tmp_path / "online.jsonl")) == 0
+    capsys.readouterr()
+    flags = ("--batch", "--poll-interval", "0.01", "--no-progress")
+    with monkeypatch.context() as patch:
+        patch.setattr(importlib.import_module(module), "open", _filling_open(1000), raising=False)
+        assert main(complete_args(server, source, output, *flags)) == WRITE_FAILED_EXIT
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "No space left on device" in lines[0]
+    assert "free space and re-run the same command to resume" in lines[0]
+    assert "connection failed" not in err
+    assert main(complete_args(server, source, output, *flags)) == 0
+    assert server.counts["batch_paid_twice"] == 0
+    assert output.read_bytes() == (tmp_path / "online.jsonl").read_bytes()

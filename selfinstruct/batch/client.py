@@ -20,7 +20,15 @@ import orjson
 
 from ..engine import Clock, RealClock, RetryPolicy
 from ..engine.http import parse_retry_after
-from ..errors import RETRYABLE_KINDS, APIError, EngineError, ErrorKind, TransportError
+from ..errors import (
+    RETRYABLE_KINDS,
+    APIError,
+    EngineError,
+    ErrorKind,
+    OutputWriteError,
+    TransportError,
+    is_full_disk,
+)
 from ..redact import Redactor
 
 __all__ = [
@@ -223,9 +231,17 @@ class BatchClient:
                 if into is None:
                     return await response.read()
                 # 1 MiB local writes between network reads: short enough not to stall the loop.
-                with open(into, "wb") as sink:  # noqa: ASYNC230
-                    async for chunk in response.content.iter_chunked(1 << 20):
-                        sink.write(chunk)
+                try:
+                    with open(into, "wb") as sink:  # noqa: ASYNC230
+                        async for chunk in response.content.iter_chunked(1 << 20):
+                            sink.write(chunk)
+                except OSError as exc:
+                    if not is_full_disk(exc):
+                        raise
+                    # Not a connection failure to retry: the disk is full.
+                    raise OutputWriteError(
+                        into, exc, saved="the batch's results stay at the provider until they are collected"
+                    ) from None
                 return b""
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             raise TransportError(

@@ -9,6 +9,7 @@ The custom id is the request's journal key, so results land in the same journal 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 
 from ..engine import Request
 from ..engine.http import build_body
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputWriteError, is_full_disk
 
 __all__ = ["ENDPOINTS", "FileLimits", "SpooledFile", "batch_line", "request_from_line", "split_into_files"]
 
@@ -97,7 +98,8 @@ def split_into_files(
 
     def close(endpoint: str) -> SpooledFile:
         path, handle, keys, size = open_files.pop(endpoint)
-        handle.close()
+        with _full_disk_named(path):
+            handle.close()  # flushes: a full disk may show here
         return SpooledFile(path, endpoint, tuple(keys), size)
 
     try:
@@ -121,7 +123,8 @@ def split_into_files(
                 current = (path, open(path, "wb"), [], 0)  # noqa: SIM115 - closed by close()
                 open_files[endpoint] = current
             path, handle, keys, size = current
-            handle.write(line)
+            with _full_disk_named(path):
+                handle.write(line)
             keys.append(request.key)
             open_files[endpoint] = (path, handle, keys, size + len(line))
         for endpoint in list(open_files):
@@ -129,3 +132,14 @@ def split_into_files(
     finally:
         for _, handle, _, _ in open_files.values():
             handle.close()
+
+
+@contextmanager
+def _full_disk_named(path: Path) -> Iterator[None]:
+    """A full disk while spooling a batch file is an OutputWriteError naming it."""
+    try:
+        yield
+    except OSError as error:
+        if not is_full_disk(error):
+            raise
+        raise OutputWriteError(path, error, saved="nothing was submitted from it") from None
