@@ -1,7 +1,10 @@
-"""selfinstruct stats: the dataset table of a run, rejections by reason, similarity histogram.
+"""selfinstruct stats: the dataset table of a run, instances by input kind, rejections by reason,
+similarity histogram.
 
-With --plot FILE.png, also draws the ROUGE-L-to-nearest-seed histogram and the length histograms
-(needs matplotlib: the ``plot`` extra).
+Inputs are counted as empty, one field (plain text or one "Sentence: ..." field) or several fields
+("Question: ..." + "Options: ..."). With --plot FILE.png, also draws the ROUGE-L-to-nearest-seed
+histogram, the length histograms, input kinds and rejections (integer count axes; needs matplotlib:
+the ``plot`` extra).
 """
 
 from __future__ import annotations

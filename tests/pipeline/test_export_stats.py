@@ -10,7 +10,7 @@ import pytest
 
 from selfinstruct.errors import ConfigError, InputError
 from selfinstruct.pipeline.export import FORMATS, PROMPT_TEMPLATES, export_run
-from selfinstruct.pipeline.stats import format_stats, load_stats, plot_stats
+from selfinstruct.pipeline.stats import draw_stats, format_stats, input_kind, load_stats, plot_stats
 
 TASKS = [
     {
@@ -165,3 +165,86 @@ def test_stats_plot(run_dir: Path, tmp_path: Path) -> None:
     """--plot writes a PNG."""
     plot_stats(load_stats(run_dir), tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        pytest.param("", "empty", id="empty"),
+        pytest.param("  \n", "empty", id="blank"),
+        pytest.param("20 C", "one field", id="plain-text"),
+        pytest.param("Dear Sam,\nThank you for the offer.", "one field", id="plain-lines"),
+        pytest.param("Sentence: The tea was great.", "one field", id="one-field"),
+        pytest.param(
+            "Dialogue:\n- Agent: Thank you for your email.\n- Customer: My order is late.",
+            "one field",
+            id="dialogue-bullets-belong-to-their-field",
+        ),
+        pytest.param("Meeting at 10:30 today", "one field", id="a-time-is-no-label"),
+        pytest.param(
+            "Question: Which planet is largest?\nOptions: (A) Mars (B) Jupiter", "several fields", id="two"
+        ),
+        pytest.param(
+            "Document: Stocks fell.\nClaim: The market rose.\nNote: none", "several fields", id="three"
+        ),
+    ],
+)
+def test_input_kind(text: str, kind: str) -> None:
+    """An input is empty, one field (plain text or one label) or several fields (two labels or more)."""
+    assert input_kind(text) == kind
+
+
+def _write_run(run: Path, tasks: list[dict[str, Any]], rejections: dict[str, dict[str, int]]) -> Path:
+    run.mkdir()
+    (run / "tasks.jsonl").write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in tasks))
+    (run / "instructions.jsonl").write_bytes(
+        b"".join(orjson.dumps({"instruction": t["instruction"], "seed_score": 0.2}) + b"\n" for t in tasks)
+    )
+    (run / "rejections.json").write_bytes(orjson.dumps(rejections))
+    return run
+
+
+def test_stats_count_instances_by_input_kind_and_rejections_by_reason(tmp_path: Path) -> None:
+    """The report shows instances by input kind and every rejection reason with its stage's total."""
+    several = {"input": "Question: Which is largest?\nOptions: (A) Mars (B) Jupiter", "output": "(B)"}
+    tasks = [
+        dict(TASKS[0], instances=[*TASKS[0]["instances"], several]),
+        TASKS[2],
+    ]
+    rejections = {
+        "instructions": {"similar": 5, "blacklist": 2},
+        "instances": {"truncated": 3, "malformed": 1, "no_examples": 0},
+        "tasks": {"no_valid_instances": 2},
+    }
+    stats = load_stats(_write_run(tmp_path / "run", tasks, rejections))
+    assert dict(stats.input_kinds) == {"one field": 2, "several fields": 1, "empty": 1}
+    lines = format_stats(stats).splitlines()
+
+    def row(name: str) -> str:
+        return next(line for line in lines if line.strip().startswith(name)).split()[-1]
+
+    assert row("- with empty input") == "1"
+    assert row("- input of one field") == "2"
+    assert row("- input of several fields") == "1"
+    assert row("instances (all reasons)") == "4"
+    assert row("instances/truncated") == "3"
+    assert row("instances/malformed") == "1"
+    assert row("tasks/no_valid_instances") == "2"
+    assert not any("no_examples" in line for line in lines)
+
+
+def test_stats_plot_count_axes_have_integer_ticks(run_dir: Path) -> None:
+    """Every count axis of the plot (histograms, input kinds, rejections) is ticked at whole numbers."""
+    figure = draw_stats(load_stats(run_dir))
+    count_axes = [
+        (axis, axis.xaxis if axis.get_xlabel() == "count" else axis.yaxis)
+        for axis in figure.axes
+        if "count" in (axis.get_xlabel(), axis.get_ylabel())
+    ]
+    assert len(count_axes) == 6
+    titles = {axis.get_title() for axis, _ in count_axes}
+    assert {"instances by input kind", "rejections by reason"} <= titles
+    for axis, counts in count_axes:
+        ticks = counts.get_majorticklocs()
+        assert len(ticks) >= 2, axis.get_title()
+        assert all(float(tick).is_integer() for tick in ticks), (axis.get_title(), ticks)
