@@ -228,6 +228,9 @@ def main() -> int:
     parser.add_argument("--minhash-lines", type=int, default=None, help="default: --lines")
     parser.add_argument("--calibrate", type=int, nargs="*", default=None, help="join task block sizes")
     parser.add_argument("--workers", type=int, nargs="*", default=[2, 8, 32, 128])
+    parser.add_argument(
+        "--project-lines", type=int, nargs="*", default=[1_000_000, 3_000_000], help="also project these"
+    )
     args = parser.parse_args()
 
     cores = os.cpu_count() or 1
@@ -324,21 +327,30 @@ def main() -> int:
 
     read_cpu = ray["stage_seconds"]["read"] * ray["cpus"]
     seconds = ray["stage_seconds"]
-    # The write stage is the tail after the last join: the last block's render task and its lines.
-    driver = {"resolve": seconds["resolve"], "write": seconds["write"], "blocks": ray["blocks"]}
-    print(f"\nprojection for {args.lines:,} lines (cluster up, no start-up; read {read_cpu:.1f} CPU-s over "
-          f"the workers; driver, one thread: resolve {seconds['resolve']:.1f} s for all pairs, write "
-          f"{seconds['write']:.1f} s per block of {args.lines // ray['blocks']:,} rows; the driver's part "
-          "shown is what it adds to the joins):")  # fmt: skip
-    one = project(coef, args.lines, 1, read_cpu, per_task, driver)["total"]
-    for workers in args.workers:
-        p = project(coef, args.lines, workers, read_cpu, per_task, driver)
-        print(f"  {workers:>4} workers: {p['total']:7.1f} s (read {p['read']:.1f}, join {p['join']:.1f} of "
-              f"{p['join_cpu']:.0f} CPU-s in {p['tasks']} tasks on {p['blocks']} blocks, scheduling "
-              f"{p['scheduling']:.2f}, driver {p['driver']:.1f}); speed-up vs 1 worker "
-              f"{one / p['total']:.1f}x, driver share {p['driver'] / p['total']:.0%}")  # fmt: skip
     resolve_share = seconds["resolve"] / (seconds["resolve"] + join_cpu + read_cpu)
-    print(f"  keep-first pass: {resolve_share:.1%} of the work (resolve / (resolve + join CPU + read CPU))")
+    print(f"\nkeep-first pass: {resolve_share:.1%} of the work (resolve / (resolve + join CPU + read CPU))")
+    for rows in [args.lines, *args.project_lines]:
+        # Reading and writing grow with the rows; the pairs (so the driver's resolve) with their square
+        # on this corpus (a near-duplicate group of k rows has k (k - 1) / 2 pairs).
+        grow = rows / args.lines
+        # The write stage is the tail after the last join: the last block's render task and its lines.
+        driver = {
+            "resolve": seconds["resolve"] * grow**2,
+            "write": seconds["write"] * grow,
+            "blocks": ray["blocks"],
+        }
+        pairs = ray["pairs"] * grow**2 / 1e6
+        print(f"\nprojection for {rows:,} lines (cluster up, no start-up; read {read_cpu * grow:.1f} "
+              f"CPU-s over the workers; about {pairs:,.0f}M pairs, resolved by the driver in "
+              f"{driver['resolve']:.1f} s on one thread; 'driver': what it adds to the joins):")  # fmt: skip
+        one = project(coef, rows, 1, read_cpu * grow, per_task, driver)["total"]
+        for workers in args.workers:
+            p = project(coef, rows, workers, read_cpu * grow, per_task, driver)
+            joined = f"join {p['join']:.1f} of {p['join_cpu']:.0f} CPU-s in {p['tasks']} tasks"
+            print(f"  {workers:>4} workers: {p['total']:7.1f} s (read {p['read']:.1f}, {joined} on "
+                  f"{p['blocks']} blocks, scheduling {p['scheduling']:.2f}, driver {p['driver']:.1f}); "
+                  f"speed-up vs 1 worker {one / p['total']:.1f}x, "
+                  f"driver share {p['driver'] / p['total']:.0%}")  # fmt: skip
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 

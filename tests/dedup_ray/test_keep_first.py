@@ -19,18 +19,21 @@ from selfinstruct.distributed._keep_first import resolve
     threshold=st.sampled_from([0.7, 0.5, 1.0]),
     rule=st.sampled_from(["paper", "original"]),
     seed=st.integers(0, 2**16),
+    backend=st.sampled_from(["python", "numba"]),
 )
 @settings(max_examples=150, deadline=None)
 def test_resolve_makes_the_sequential_decisions(
-    pool: list[str], texts: list[str], threshold: float, rule: str, seed: int
+    pool: list[str], texts: list[str], threshold: float, rule: str, seed: int, backend: str
 ) -> None:
-    """Kept rows, rejects' scores and nearest rows equal add_if_novel's, in any pair order."""
+    """Kept rows, rejects' scores and nearest rows equal add_if_novel's, in any pair order, both passes."""
     everything = pool + texts
     found = [p for p in similar_pairs(everything, threshold=threshold, rule=rule) if p[1] >= len(pool)]
     random.Random(seed).shuffle(found)
     table = np.asarray(found, dtype=np.float64).reshape(-1, 3)
     kept = bytearray(b"\x01") * len(everything)
-    rejected = resolve(kept, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2])
+    rejected = resolve(
+        kept, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2], backend=backend
+    )
 
     index = NoveltyIndex(threshold=threshold, rule=rule)
     for text in pool:
@@ -51,6 +54,22 @@ def test_resolve_makes_the_sequential_decisions(
         )
     ]
     assert got == expected
+
+
+def test_compiled_and_plain_passes_agree_on_many_pairs() -> None:
+    """On 200k random pairs with tied scores, the auto (compiled) pass equals the plain twin."""
+    rng = np.random.default_rng(7)
+    right = rng.integers(1000, 6000, size=200_000)
+    left = (right * rng.random(200_000)).astype(np.int64)
+    score = rng.choice([0.7, 0.75, 0.8, 1.0], size=200_000)
+    kept_py, kept_auto = bytearray(b"\x01") * 6000, bytearray(b"\x01") * 6000
+    kept_py[3:900:7] = kept_auto[3:900:7] = bytes(len(range(3, 900, 7)))  # rows decided before
+    plain = resolve(kept_py, left, right, score, backend="python")
+    auto = resolve(kept_auto, left, right, score)
+    assert kept_py == kept_auto
+    for name in ("rows", "nearest", "score"):
+        assert getattr(plain, name).tolist() == getattr(auto, name).tolist()
+    assert 0 < len(plain.rows) < 5000
 
 
 def test_no_pairs_keeps_everything() -> None:
