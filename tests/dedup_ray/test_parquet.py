@@ -87,7 +87,7 @@ def test_parquet_rows_are_numbered_like_lines(tmp_path: Path) -> None:
     rows[6] = {"instruction": None}
     path = tmp_path / "bad.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=4)
-    with pytest.raises(InputError, match=r"bad\.parquet:7: field 'instruction' is missing"):
+    with pytest.raises(InputError, match=r"bad\.parquet:7: field 'instruction' is null"):
         dedup_file_any(path, tmp_path / "out.jsonl")
     assert not (tmp_path / "out.jsonl").exists()
     summary = dedup_file_any(path, tmp_path / "out.jsonl", skip_invalid=True)
@@ -167,7 +167,7 @@ class TestOnRay:
         texts[21] = None
         path = tmp_path / "bad.parquet"
         pq.write_table(pa.table({"instruction": texts, "n": list(range(30))}), path, row_group_size=8)
-        with pytest.raises(InputError, match=r"bad\.parquet:22: field 'instruction' is missing"):
+        with pytest.raises(InputError, match=r"bad\.parquet:22: field 'instruction' is null"):
             dedup_file_ray(path, tmp_path / "out.jsonl", blocks=3)
         result = dedup_file_ray(path, tmp_path / "out.jsonl", blocks=3, skip_invalid=True)
         assert (result.read, result.invalid) == (29, 1)
