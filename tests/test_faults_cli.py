@@ -342,3 +342,30 @@ def test_9_export_and_stats_tell_a_missing_directory_from_an_unfinished_run(
         assert main(argv) == 0
     assert main(["export", str(run_dir), "-o", str(tmp_path / "x.jsonl")]) == 0
     assert main(["stats", str(run_dir)]) == 0
+
+
+def test_9_the_local_model_is_not_started_when_the_journal_answers_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`complete` with no endpoint replays a journal that answers every request without starting
+    the local model (its model file here does not even exist); one new request and it is started."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_prompts(source, 20)
+    with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
+        argv = ["complete", str(source), "-o", str(output), "--model", "tiny", "--no-progress"]
+        assert main([*argv, "--base-url", server.base_url]) == 0
+    answered = output.read_bytes()
+    output.unlink()
+    capsys.readouterr()
+    local = [*argv, "--model-path", str(tmp_path / "absent.gguf")]
+    assert main(local) == 0
+    assert "the local model is not started" in capsys.readouterr().err
+    assert output.read_bytes() == answered
+
+    source.write_bytes(source.read_bytes() + b'{"id": 20, "prompt": "one more"}\n')
+    assert main(local) == 2
+    err = capsys.readouterr().err
+    assert "not started" not in err
+    assert "absent.gguf" in err  # it tried to start the model for the new request

@@ -177,9 +177,19 @@ class Endpoint:
     local: bool
 
 
+#: Where an engine that only replays points (nothing is sent: every answer is in the journal).
+NOWHERE = "http://127.0.0.1:9/v1"
+
+
 @asynccontextmanager
-async def engine_endpoint(args: argparse.Namespace) -> AsyncIterator[Endpoint]:
-    """The configured endpoint (probed first), or the embedded local model served for the block."""
+async def engine_endpoint(
+    args: argparse.Namespace, *, replays: Callable[[EngineConfig], bool] | None = None
+) -> AsyncIterator[Endpoint]:
+    """The configured endpoint (probed first), or the embedded local model served for the block.
+
+    ``replays(config)`` says whether the journal answers every request under ``config``'s model
+    and params; when it does, the local model is not started (seconds saved, nothing to ask it).
+    """
     base_urls = configured_base_urls(args.base_urls)
     if base_urls:
         from ..engine import probe_endpoints
@@ -194,12 +204,37 @@ async def engine_endpoint(args: argparse.Namespace) -> AsyncIterator[Endpoint]:
         return
     from ..local import LOCAL_HINT, serve_local_model
 
+    if replays is not None:
+        replay_config = _replay_only_config(args)
+        if replay_config is not None and replays(replay_config):
+            print(
+                "selfinstruct: every request is answered in the journal; the local model is not started",
+                file=sys.stderr,
+            )
+            yield Endpoint(replay_config, local=True)
+            return
     async with serve_local_model(args.model_path) as local:
         print(LOCAL_HINT, file=sys.stderr)
         config = engine_config_from_args(
             args, model=args.model or local.model, base_urls=[local.base_url], concurrency=local.slots
         )
         yield Endpoint(config, local=True)
+
+
+def _replay_only_config(args: argparse.Namespace) -> EngineConfig | None:
+    """The local model's engine settings without starting it (None if its name is unknown)."""
+    from ..errors import SelfInstructError
+    from ..local import default_slots, default_threads, resolve_model_path
+
+    model = args.model
+    if not model:
+        try:
+            model = resolve_model_path(args.model_path).name.removesuffix(".gguf")
+        except SelfInstructError:
+            return None  # starting it will say what is missing
+    return engine_config_from_args(
+        args, model=model, base_urls=[NOWHERE], concurrency=default_slots(default_threads())
+    )
 
 
 class Terminated(Exception):

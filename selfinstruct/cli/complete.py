@@ -199,12 +199,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_online(args: argparse.Namespace, journal_path: Path, total: int) -> int:
-    from ..engine.files import complete_file
+    from ..engine import EngineConfig
+    from ..engine.files import complete_file, replays_entirely
+    from ..engine.requests import AnswerScope
 
     bar = _Bar(total, enabled=sys.stderr.isatty() and not args.no_progress)
 
+    def replays(config: EngineConfig) -> bool:
+        scope = AnswerScope.of(config)
+        return replays_entirely(args.input, journal_path, scope=scope, chat=args.chat)
+
     async def main() -> CompleteReport:
-        async with engine_endpoint(args) as endpoint:
+        async with engine_endpoint(args, replays=replays) as endpoint:
             return await complete_file(
                 args.input,
                 args.output,

@@ -30,8 +30,8 @@ from ..jsonl import atomic_write, check_input_file, dumps_line, iter_jsonl, miss
 from ..rundir import open_output
 from .config import EngineConfig
 from .engine import Engine
-from .journal import Journal
-from .requests import ErrorInfo, Request, Result
+from .journal import Journal, read_journal
+from .requests import AnswerScope, ErrorInfo, Request, Result
 from .stats import EngineStats
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "complete_file",
     "count_requests",
     "read_requests",
+    "replays_entirely",
     "write_output",
 ]
 
@@ -132,6 +133,20 @@ def read_requests(path: str | Path, *, chat: bool = False) -> Iterator[Request]:
     path = Path(path)
     for line, record in iter_jsonl(path):
         yield from _requests_of(record, chat, path, line)
+
+
+def replays_entirely(
+    input: str | Path, journal: str | Path, *, scope: AnswerScope, chat: bool = False
+) -> bool:
+    """True when the journal answers every request of ``input`` under ``scope`` (nothing to send).
+
+    A command can then skip starting a model server: ``complete_file`` would only replay.
+    """
+    journal = Path(journal)
+    if not journal.is_file():
+        return False
+    done = {result.key for result in read_journal(journal, scope)}
+    return all(request.key in done for request in read_requests(input, chat=chat))
 
 
 def _error_dict(result: Result) -> dict[str, Any] | None:
