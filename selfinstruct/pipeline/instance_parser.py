@@ -282,22 +282,33 @@ def _letters(text: str) -> int:
     return sum(char.isalpha() for char in text)
 
 
-def _openers(lines: list[str], label_first: bool) -> list[str]:
-    """How this answer opens its blocks: its header lines, or the label its blocks start with."""
-    openers: list[str] = []
-    for line in lines:
-        match = _HEADER.match(line)
-        if match is not None and _header(line) is not None:
-            openers.append(line[: match.start("rest")])
-    fields = [found for line in lines if (found := read_field(line)) is not None]
-    if label_first and any(found.key in ("class label", "label") for found in fields):
+def _openers(lines: list[str], label_first: bool) -> tuple[list[tuple[int, str]], list[str]]:
+    """Where and how this answer opens its blocks (header lines, or the label its blocks start
+    with), and the openings of its other field lines."""
+    headers = [
+        (index, line[: match.start("rest")])
+        for index, line in enumerate(lines)
+        if (match := _HEADER.match(line)) is not None and _header(line) is not None
+    ]
+    on_header = {index for index, _ in headers}
+    fields = [
+        (index, found)
+        for index, line in enumerate(lines)
+        if index not in on_header and (found := read_field(line)) is not None
+    ]
+    keys: set[str] = set()
+    if headers:
+        pass  # blocks open with their headers only
+    elif label_first and any(found.key in ("class label", "label") for _, found in fields):
         keys = {"class label", "label"}
     else:
         first = next((read_field(line) for line in lines if line.strip()), None)
         keys = {"input"} | ({first.key} if first is not None else set())
-        if any(found.key != "output" for found in fields):
+        if any(found.key != "output" for _, found in fields):
             keys.discard("output")  # outputs open blocks only in answers made of outputs alone
-    return openers + [found.opening for found in fields if found.key in keys]
+    openers = sorted([*headers, *((index, found.opening) for index, found in fields if found.key in keys)])
+    others = [found.opening for _, found in fields if found.key not in keys]
+    return openers, others
 
 
 def _ends_in_cut_opener(lines: list[str], label_first: bool) -> bool:
@@ -305,15 +316,24 @@ def _ends_in_cut_opener(lines: list[str], label_first: bool) -> bool:
 
     ``...Output: b`` / ``Exam`` (headers), ``Sent`` (blocks opened by ``Sentence:``), ``Class lab``:
     the model had finished the block before. The line must begin like an opener *this* answer uses,
-    with at least three of its letters, so an output ending in an ordinary short word stays cut.
+    with at least three of its letters, and like none of its other labels (``Cla`` may be ``Claim:``);
+    it must follow a blank line unless this answer runs its blocks together. Otherwise the last
+    block is taken as cut, and dropped.
     """
     if not lines or not lines[-1].strip():
         return False
     tail = _shape(lines[-1])
-    for opener in {_shape(line) for line in _openers(lines[:-1], label_first)}:
-        if opener.startswith(tail) and _letters(tail) >= min(3, _letters(opener)):
-            return True
-    return False
+    openers, others = _openers(lines[:-1], label_first)
+    if any(_shape(other).startswith(tail) for other in others):
+        return False  # could be the next field of the last block
+    if not any(
+        shape.startswith(tail) and _letters(tail) >= min(3, _letters(shape))
+        for shape in {_shape(opening) for _, opening in openers}
+    ):
+        return False
+    if len(lines) > 1 and lines[-2].strip():
+        return any(index > 0 and lines[index - 1].strip() for index, _ in openers[1:])
+    return True
 
 
 def _prepare(text: str) -> tuple[list[str], bool]:

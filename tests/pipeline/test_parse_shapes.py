@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from selfinstruct.pipeline import prompts
 from selfinstruct.pipeline._markup import EMPTY_MARKERS, is_chatter, is_rule, read_field
 from selfinstruct.pipeline.instance_parser import _header
 from selfinstruct.pipeline.parse import parse_instances, parse_instructions
 from selfinstruct.pipeline.seeds import Instance
+from selfinstruct.testing.fake_model import FakeModel
 
 # (text, label_first, finish_reason, instances, rejected)
 SHAPES = [
@@ -400,6 +402,23 @@ SHAPES = [
     ),
     pytest.param("Exam", False, "length", [], {"truncated": 1}, id="cut-before-any-block"),
     pytest.param(
+        "Class label: Support\nDocument: Rain fell all week.\nClaim: It was wet.\n"
+        "Class label: Unsupport\nDocument: Stocks fell.\nCla",
+        True,
+        "length",
+        [Instance("Document: Rain fell all week.\nClaim: It was wet.", "Support")],
+        {"truncated": 1},
+        id="cut-label-that-may-be-another-field",
+    ),
+    pytest.param(
+        "Class label: Support\nDocument: Rain fell all week.\nCla",
+        True,
+        "length",
+        [],
+        {"truncated": 1},
+        id="cut-label-after-a-field-line-is-ambiguous",
+    ),
+    pytest.param(
         "1. Sentence: The tea was great.\n   Output: yes",
         False,
         None,
@@ -623,3 +642,23 @@ def test_cut_anywhere_label_first(pairs: list[tuple[str, str]], field: str, bold
     expected = [Instance(inp if field == "Input" else f"{field}: {inp}", label) for inp, label in pairs]
     ends = [len("\n\n".join(blocks[:k])) for k in range(1, len(blocks) + 1)]
     _check_every_cut("\n\n".join(blocks), expected, ends, label_first=True)
+
+
+def test_cut_anywhere_fake_model_demo_shapes() -> None:
+    """Every cut of the fake model's demo-shaped answers (all shapes, both forms) gives whole instances."""
+    model = FakeModel(demo_shape_rate=1.0, truncate_rate=0.0, sloppy_rate=0.0)
+    cuts = 0
+    for i in range(36):
+        label_first = i % 3 == 0
+        task = f"Label the review {i} as positive or negative." if label_first else f"Summarize note {i}."
+        body = {"prompt": prompts.instance_prompt([], task, is_classification=label_first)}
+        text = model("completion", body)
+        written = model.written_instances("completion", body)
+        assert isinstance(text, str)
+        assert written is not None
+        assert parse_instances(text, label_first=label_first).instances == written[1]
+        for cut in range(1, len(text), 3):
+            got = parse_instances(text[:cut], label_first=label_first, finish_reason="length").instances
+            assert got == written[1][: len(got)], text[:cut]
+            cuts += 1
+    assert cuts > 2000
