@@ -291,10 +291,11 @@ class OutputWriteError(SelfInstructError):
         self.cause = cause
         self.saved = saved
         reason = cause.strerror or str(cause)
-        fix = "free space" if cause.errno in _FULL_DISK_ERRNOS else "fix that"
-        super().__init__(
-            f"cannot write {self.path}: {reason}; {saved}; {fix} and re-run the same command to resume"
-        )
+        if cause.errno in _FULL_DISK_ERRNOS:
+            todo = "free space and re-run the same command to resume"
+        else:
+            todo = "fix that (or give another path) and re-run"
+        super().__init__(f"cannot write {self.path}: {reason}; {saved}; {todo}")
 
     def saving(self, saved: str) -> OutputWriteError:
         """The same failure, saying ``saved`` (what the caller knows is kept) instead."""

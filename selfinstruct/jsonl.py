@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -21,6 +22,7 @@ __all__ = [
     "check_input_file",
     "describe_bad_line",
     "dumps_line",
+    "ensure_directory",
     "iter_jsonl",
     "missing_or_null",
     "write_jsonl",
@@ -145,6 +147,24 @@ def iter_jsonl(
             yield number, record
 
 
+def ensure_directory(directory: str | Path) -> Path:
+    """Create ``directory`` (and its parents) unless it exists.
+
+    Raises:
+        OutputWriteError: it cannot be created; a regular file in the way is named as such
+            ("Not a directory"), not as mkdir's "File exists".
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        in_the_way = OSError(errno.ENOTDIR, "Not a directory (a file has that name)")
+        raise OutputWriteError(directory, in_the_way, saved="nothing was written") from None
+    except OSError as error:
+        raise OutputWriteError(directory, error, saved="nothing was written") from None
+    return directory
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success fsync and rename it over ``path``.
@@ -153,17 +173,28 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     never sees half a file.
 
     Raises:
-        OutputWriteError: the disk, quota or file-size limit is full (names ``path``; the caller
-            may say more about what is saved with :meth:`OutputWriteError.saving`).
+        OutputWriteError: ``path`` cannot be written: the disk, quota or file-size limit is full,
+            or the OS refuses (no permission, ``path`` is a directory...). It names ``path``; the
+            caller may say more about what is saved with :meth:`OutputWriteError.saving`.
+            An ``OSError`` of the caller's own block (reading its input) passes through as it is,
+            unless it is a full disk (a write to ``handle``).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    ensure_directory(target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise OutputWriteError(target, error, saved="nothing was written") from None
+    from_block = False
     try:
         # mkstemp creates 0600; give the result the permissions an ordinary open() would.
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, mode) as handle:
-            yield handle
+            try:
+                yield handle
+            except OSError as error:
+                from_block = not is_full_disk(error)
+                raise
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
@@ -172,7 +203,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
-        if isinstance(error, OSError) and is_full_disk(error):
+        if isinstance(error, OSError) and not from_block:
             raise OutputWriteError(target, error, saved="it is left as it was") from None
         raise
 

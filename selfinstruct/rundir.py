@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from .errors import ConfigError, InputError, OutputBusyError, SettingsChangedError
+from .errors import ConfigError, InputError, OutputBusyError, OutputWriteError, SettingsChangedError
+from .jsonl import ensure_directory
 
 try:
     import fcntl
@@ -77,7 +78,7 @@ def hold_lock(path: str | Path, *, what: str | Path | None = None) -> Iterator[N
         OutputBusyError: another process holds the lock (the message names it and its pid).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_directory(path.parent)
     key = os.path.realpath(path)
     with _held_guard:
         if key in _held:
@@ -98,7 +99,10 @@ def hold_lock(path: str | Path, *, what: str | Path | None = None) -> Iterator[N
 
 
 def _acquire(path: Path, what: str | Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise OutputWriteError(path, error, saved=f"nothing was written (the lock guards {what})") from None
     if fcntl is None:  # pragma: no cover - Windows
         return fd
     try:
@@ -156,7 +160,7 @@ def open_run_dir(
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file; -o/--output names a run directory (new or from a run)")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_directory(run_dir)
     with hold_lock(run_dir / RUN_LOCK, what=run_dir):
         if new_run:
             for name in (*data_files, "run.json"):

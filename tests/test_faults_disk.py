@@ -305,3 +305,51 @@ def test_3_complete_batch_full_disk_in_batch_files(
     assert main(complete_args(server, source, output, *flags)) == 0
     assert server.counts["batch_paid_twice"] == 0
     assert output.read_bytes() == (tmp_path / "online.jsonl").read_bytes()
+
+
+def test_3_an_output_path_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o under a regular file (complete, run) or naming a directory (dedup) is one line naming the
+    path and the OS's reason, exit 74, not a FileNotFoundError / IsADirectoryError traceback."""
+    source, blocker = tmp_path / "in.jsonl", tmp_path / "file.txt"
+    write_prompts(source, 3)
+    blocker.write_text("a file, not a directory\n")
+    (tmp_path / "d").mkdir()
+    nowhere = "http://127.0.0.1:9/v1"
+    cases = [
+        (
+            [
+                "complete",
+                str(source),
+                "-o",
+                str(blocker / "out.jsonl"),
+                "--base-url",
+                nowhere,
+                "--model",
+                "m",
+            ],
+            blocker,
+        ),
+        (
+            [
+                "run",
+                "-o",
+                str(blocker / "run"),
+                "--num-instructions",
+                "3",
+                "--base-url",
+                nowhere,
+                "--model",
+                "m",
+            ],
+            blocker,
+        ),
+        (["dedup", str(source), "-o", str(tmp_path / "d"), "--field", "prompt"], tmp_path / "d"),
+    ]
+    for argv, named in cases:
+        assert main(argv) == WRITE_FAILED_EXIT, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"cannot write {named}" in err, err
+        assert "fix that (or give another path) and re-run" in err
