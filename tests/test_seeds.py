@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import re
-import string
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rouge_score import rouge_scorer
 
+from selfinstruct.dedup import NoveltyIndex, rouge_l, similar_pairs
 from selfinstruct.jsonl import iter_jsonl
+from selfinstruct.pipeline.filters import InstructionFilter, filter_instances
+from selfinstruct.pipeline.seeds import Instance, load_seed_tasks
 
 SEEDS_DIR = Path(__file__).resolve().parents[1] / "seeds"
 SEED_TASKS = SEEDS_DIR / "seed_tasks.jsonl"
@@ -22,14 +22,8 @@ INSTANCE_EXAMPLES = SEEDS_DIR / "instance_examples.jsonl"
 ALL_FILES = [SEED_TASKS, CLASSIFICATION_EXAMPLES, INSTANCE_EXAMPLES]
 FILE_PARAMS = [pytest.param(path, id=path.stem) for path in ALL_FILES]
 
-# The pipeline's instruction filters (issue 3, stage 3); seeds must pass them too.
-BLACKLIST = [
-    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-    "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
-]  # fmt: skip
-BLACKLIST_RE = re.compile(
-    r"\b(?:" + "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in BLACKLIST) + r")\b", re.IGNORECASE
-)
+# The pipeline's own checks (issue 3, stage 3) with their defaults; the seeds must pass them too.
+INSTRUCTION_FILTER = InstructionFilter()
 THRESHOLD = 0.7
 
 
@@ -67,81 +61,31 @@ def _all_strings(obj: Any) -> list[str]:
 
 
 def _check_instances(instances: Any, where: str) -> list[str]:
+    """Schema problems, then whatever the pipeline's instance filter would drop (it must drop nothing)."""
     problems = []
     if not isinstance(instances, list) or not instances:
         return [f"{where}: instances must be a non-empty list"]
     for k, instance in enumerate(instances):
         if not isinstance(instance, dict) or set(instance) != {"input", "output"}:
             problems.append(f"{where}: instance {k} must have exactly 'input' and 'output'")
-            continue
-        if not isinstance(instance["input"], str) or not isinstance(instance["output"], str):
+        elif not isinstance(instance["input"], str) or not isinstance(instance["output"], str):
             problems.append(f"{where}: instance {k} input/output must be strings")
-        elif not instance["output"].strip():
-            problems.append(f"{where}: instance {k} has an empty output")
-        elif instance["input"].strip() == instance["output"].strip():
-            problems.append(f"{where}: instance {k} output equals its input")
-        elif instance["input"].rstrip().endswith(":") or instance["output"].rstrip().endswith(":"):
-            problems.append(f"{where}: instance {k} input or output ends with ':' (the pipeline drops it)")
-    pairs = [
-        (i["input"], i["output"])
-        for i in instances
-        if isinstance(i, dict) and isinstance(i.get("input"), str) and isinstance(i.get("output"), str)
-    ]
-    if len(set(pairs)) != len(pairs):
-        problems.append(f"{where}: duplicate instances")
-    outputs_by_input: dict[str, set[str]] = {}
-    for given, expected in pairs:
-        if given.strip():
-            outputs_by_input.setdefault(given, set()).add(expected)
-    if any(len(outputs) > 1 for outputs in outputs_by_input.values()):
-        problems.append(f"{where}: one input with different outputs (the pipeline drops the task)")
+    if problems:
+        return problems
+    kept = filter_instances(Instance(i["input"], i["output"]) for i in instances)
+    if kept.dropped:
+        problems.append(f"{where}: the pipeline's instance filter drops {dict(kept.dropped)}")
     return problems
 
 
-# --- ROUGE-L: tokenise once, LCS by hand, cross-checked against rouge-score ------------------------
-
-
-def _tokens(text: str) -> list[str]:
-    """rouge-score's default tokenisation without stemming: lowercase alphanumeric runs."""
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
-
-
-def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = [0] * (len(b) + 1)
-    for token in a:
-        current = [0]
-        for j, other in enumerate(b):
-            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
-
-def _rouge_l(a: Sequence[str], b: Sequence[str]) -> float:
-    """F-measure in the same arithmetic as rouge-score (target a, prediction b)."""
-    if not a or not b:
-        return 0.0
-    lcs = _lcs(a, b)
-    precision, recall = lcs / len(a), lcs / len(b)
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+# --- ROUGE-L: the dedup package's exact all-pairs join -----------------------------------------------
 
 
 def _worst_pairs(left: list[str], right: list[str] | None = None) -> list[tuple[float, str, str]]:
     """Every pair at or above the threshold (within ``left``, or between ``left`` and ``right``)."""
-    left_tokens = [_tokens(text) for text in left]
-    if right is None:
-        pairs = itertools.combinations(range(len(left)), 2)
-        right, right_tokens = left, left_tokens
-    else:
-        right_tokens = [_tokens(text) for text in right]
-        pairs = itertools.product(range(len(left)), range(len(right)))
-    hits = []
-    for i, j in pairs:
-        score = _rouge_l(left_tokens[i], right_tokens[j])
-        if score >= THRESHOLD:
-            hits.append((score, left[i], right[j]))
-    return sorted(hits, reverse=True)
+    other = left if right is None else right
+    hits = similar_pairs(left, right, threshold=THRESHOLD)
+    return sorted(((score, left[i], other[j]) for i, j, score in hits), reverse=True)
 
 
 # --- seed tasks --------------------------------------------------------------------------------------
@@ -273,28 +217,22 @@ def test_ascii_only(path: Path) -> None:
 
 @pytest.mark.parametrize("path", FILE_PARAMS)
 def test_instructions_pass_pipeline_filters(path: Path) -> None:
-    """Instructions have 4-150 words, no blacklisted word, no 'Write a program' or punctuation start."""
+    """Instructions pass the pipeline's InstructionFilter (4-150 words, no blacklisted word, ...)."""
     problems = []
     for text in _instructions(path):
-        words = len(text.split())
-        if not 4 <= words <= 150:
-            problems.append(f"{words} words: {text!r}")
-        if hit := BLACKLIST_RE.search(text):
-            problems.append(f"blacklisted {hit.group(0)!r}: {text!r}")
-        if text.lower().startswith("write a program"):
-            problems.append(f"starts with 'Write a program': {text!r}")
-        if text[0] in string.punctuation or not text[0].isascii():
-            problems.append(f"starts with punctuation or non-ASCII: {text!r}")
+        if (why := INSTRUCTION_FILTER.reason(text)) is not None:
+            problems.append(f"{why}: {text!r}")
     assert not problems, "\n".join(problems)
 
 
-def test_blacklist_regex_matches_whole_words_only() -> None:
-    """The blacklist check used above flags whole words and phrases, not substrings."""
-    assert BLACKLIST_RE.search("Plot the data")
-    assert BLACKLIST_RE.search("Where should I go to eat?")
-    assert BLACKLIST_RE.search("Where should I go\n to eat?")
-    assert not BLACKLIST_RE.search("Explain the mapping of profiles and a drawer")
-    assert not BLACKLIST_RE.search("Good tomatoes")
+def test_blacklist_matches_whole_words_only() -> None:
+    """The filter's blacklist flags whole words and phrases, not substrings."""
+    any_length = InstructionFilter(min_words=0)
+    assert any_length.reason("Plot the data") == "blacklist"
+    assert any_length.reason("Where should I go to eat?") == "blacklist"
+    assert any_length.reason("Where should I go\n to eat?") == "blacklist"
+    assert any_length.reason("Explain the mapping of profiles and a drawer") is None
+    assert any_length.reason("Good tomatoes") is None
 
 
 def test_instructions_distinct_across_files() -> None:
@@ -313,15 +251,15 @@ def test_instructions_distinct_across_files() -> None:
 # --- ROUGE-L diversity -------------------------------------------------------------------------------
 
 
-def test_lcs_rouge_matches_rouge_score() -> None:
-    """The hand-written ROUGE-L used below equals rouge-score's rougeL fmeasure exactly on real pairs."""
+def test_rouge_l_matches_rouge_score() -> None:
+    """The dedup package's ROUGE-L equals rouge-score's rougeL fmeasure exactly on the seeds' own pairs."""
     texts = [*_instructions(SEED_TASKS), *_instructions(CLASSIFICATION_EXAMPLES), "", "!!", "a b a b"]
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     rng = random.Random(0)
     pairs = [tuple(rng.sample(texts, 2)) for _ in range(400)] + [(texts[0], texts[0]), ("", texts[1])]
     for target, prediction in pairs:
         expected = scorer.score(target, prediction)["rougeL"].fmeasure
-        assert _rouge_l(_tokens(target), _tokens(prediction)) == expected, (target, prediction)
+        assert rouge_l(target, prediction) == expected, (target, prediction)
 
 
 def test_rouge_check_flags_near_duplicates() -> None:
@@ -336,6 +274,24 @@ def test_seed_instructions_pairwise_rouge_below_threshold() -> None:
     """Every pair of seed instructions has ROUGE-L below 0.7, so the pipeline's pool starts diverse."""
     hits = _worst_pairs(_instructions(SEED_TASKS))
     assert not hits, "\n".join(f"{score:.3f}: {a!r} ~ {b!r}" for score, a, b in hits)
+
+
+def test_seed_instructions_all_enter_the_novelty_index() -> None:
+    """The novelty index that judges generated instructions finds every seed novel, in file order."""
+    index = NoveltyIndex(threshold=THRESHOLD)
+    rejected = []
+    for text in _instructions(SEED_TASKS):
+        match = index.add_if_novel(text)
+        if not match.novel:
+            rejected.append(f"{match.score:.3f}: {text!r} ~ {match.nearest_text!r}")
+    assert not rejected, "\n".join(rejected)
+
+
+def test_seeds_load_as_the_pipeline_reads_them(seeds: list[dict[str, Any]]) -> None:
+    """load_seed_tasks reads every line, with the instances each line lists."""
+    tasks = load_seed_tasks(SEED_TASKS)
+    assert [task.instruction for task in tasks] == [task["instruction"] for task in seeds]
+    assert [len(task.instances) for task in tasks] == [len(task["instances"]) for task in seeds]
 
 
 @pytest.mark.parametrize(

@@ -198,8 +198,8 @@ def test_approximate_mode_never_rejects_a_novel_text() -> None:
     for text in texts:
         e = exact.check(text, nearest=True)
         a = approx.add_if_novel(text)
-        if not a.novel:
-            assert a.score >= 0.7
+        if not a.novel:  # its pool is a subset of the exact one: exact rejects it too
+            assert not e.novel, (text, a.score, e.score)
         exact.add(text)
         assert a.score <= e.score
 
