@@ -20,14 +20,17 @@ __all__ = [
 ]
 
 BOLD = re.compile(r"(\*\*|__)")
-_B = r"(?:\*\*|__)?"
+# Markdown around a label: bold or italic ("**Input:** x", "*Input*: x"); the marker closing it
+# touches the colon, so "Output: **Yes**" keeps its value whole.
+_OPEN = r"(?:\*\*|__|\*(?=\S)|_)?"
+_CLOSE = r"(?:\*\*|__|\*|_)?"
 # "Label: value", "**Label:** value", "- **Label**: value", "1. Label: value". A label is one to four
 # words that start with a letter ("Sentence", "Class label", "Input 2", "Input 2 - List"); the colon
 # must not be part of a time or a URL ("10:30", "http://").
 _FIELD = re.compile(
-    rf"""^(?P<indent>[ \t]*)(?P<bullet>[-*•+][ \t]+)?(?P<num>\(?\d{{1,2}}[.)][ \t]+)?{_B}[ \t]*
+    rf"""^(?P<indent>[ \t]*)(?P<bullet>[-*•+][ \t]+)?(?P<num>\(?\d{{1,2}}[.)][ \t]+)?{_OPEN}[ \t]*
     (?P<label>[A-Za-z][\w'/&()]*(?:[ \t]+[\w'/&()-]+){{0,3}}?)
-    [ \t]*{_B}[ \t]*:(?![/\d])[ \t]*{_B}[ \t]*(?P<rest>.*)$""",
+    [ \t]*{_CLOSE}[ \t]*:(?![/\d]){_CLOSE}[ \t]*(?P<rest>.*)$""",
     re.VERBOSE,
 )
 _LABEL_NOISE = re.compile(r"[\s\d#-]+")
@@ -95,11 +98,14 @@ def read_field(line: str) -> Field | None:
     if match is None:
         return None
     head = line[: match.start("rest")]
+    start = max(match.end(name) for name in ("indent", "bullet", "num") if match.group(name) is not None)
+    # Markers around the label, not inside it ("user_id" is a plain label).
+    around = line[start : match.start("label")] + line[match.end("label") : match.start("rest")]
     return Field(
         label=match.group("label").strip(),
         key=norm_label(match.group("label")),
         rest=match.group("rest").strip(),
-        marked=bool(BOLD.search(head)),
+        marked=bool(BOLD.search(head)) or "*" in around or "_" in around,
         opening=head,
     )
 

@@ -224,17 +224,28 @@ def _headers(lines: list[str]) -> list[tuple[int, str]]:
     return numbered if len(numbered) > 1 else []
 
 
+def _dedent(lines: list[str]) -> list[str]:
+    """Lines without the indentation they share (a numbered item's continuation lines)."""
+    indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+    cut = min(indents, default=0)
+    return [line[cut:] if line.strip() else line for line in lines]
+
+
 def _input_first(lines: list[str], is_output: _IsLabel = _is_output) -> list[_Block]:
     headers = _headers(lines)
     if not headers:
+        if lines and _NUMBERED.match(lines[0]) and read_field(lines[0]) is not None:
+            lines = [lines[0], *_dedent(lines[1:])]  # a lone numbered example, its lines indented
         return _read_segment(lines, is_output, headed=False)
     segments: list[list[str]] = []
     preamble = lines[: headers[0][0]]
     if any(is_output(line) for line in preamble):
         segments.append(preamble)  # the model forgot the first header
     bounds = [index for index, _ in headers[1:]] + [len(lines)]
+    numbered = _header(lines[headers[0][0]]) is None  # "1. Question: ..." with its lines indented
     for (index, rest), end in zip(headers, bounds, strict=True):
-        segments.append(([rest] if rest else []) + lines[index + 1 : end])
+        body = lines[index + 1 : end]
+        segments.append(([rest] if rest else []) + (_dedent(body) if numbered else body))
     blocks: list[_Block] = []
     for segment in segments:
         blocks += _read_segment(segment, is_output, headed=True)

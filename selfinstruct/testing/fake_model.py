@@ -642,6 +642,7 @@ _DEMO_SHAPES = (
     "paper-bare",
     "markdown",
     "bullets",
+    "italic",
     "numbered",
     "na-inputs",
     "question-options",
@@ -693,7 +694,7 @@ def _demo_shape_blocks(
         has_input = shape in ("na-inputs", "numbered") or rng.random() < 0.7
         given = f"{field}: {sentence}"
         lines = [f"{field}: {sentence}"]
-        if shape == "question-options":
+        if shape == "question-options" or (shape == "numbered" and rng.random() < 0.5):
             lines = [f"Question: Which word fits this {rng.choice(_TEXTTYPE)}? {sentence}"]
             lines.append(f"Options: (A) {rng.choice(_ADJ)} (B) {rng.choice(_ADJ)} (C) {rng.choice(_ADJ)}")
             given = "\n".join(lines)
@@ -710,20 +711,24 @@ def _demo_shape_blocks(
             lines = [f"**{field}:** {sentence}"]
         elif shape == "bullets":
             lines = [f"- **{field}:** {sentence}"]
+        elif shape == "italic":
+            lines = [f"*{field}:* {sentence}"]
         if shape == "na-inputs":
             lines = [f"Input: {sentence if has_input else rng.choice(_EMPTY_SPELLINGS)}"]
             given = sentence
         if not has_input:
             lines, given = [], ""
-        out_line = {"markdown": f"**Output:** {output}", "bullets": f"- **Output:** {output}"}.get(
-            shape, f"Output: {output}"
-        )
+        out_line = {
+            "markdown": f"**Output:** {output}",
+            "bullets": f"- **Output:** {output}",
+            "italic": f"*Output:* {output}",
+        }.get(shape, f"Output: {output}")
         body = [*lines, out_line]
         if shape == "numbered":
             block = "\n".join([f"{number}. {body[0]}", *(f"   {line}" for line in body[1:])])
         elif shape == "paper-bare":
             block = "\n".join(body)
-        elif shape in ("markdown", "bullets"):
+        elif shape in ("markdown", "bullets", "italic"):
             block = "\n".join([f"**Example {number}:**", *body])
         else:
             block = "\n".join([f"Example {number}", *body])

@@ -427,6 +427,35 @@ SHAPES = [
         id="lone-numbered-example",
     ),
     pytest.param("", False, None, [], {"no_examples": 1}, id="empty-answer"),
+    pytest.param(
+        "1. Question: Which is largest?\n   Options: (A) Mars (B) Jupiter\n   Output: (B)\n"
+        "2. Question: Which is red?\n   Options: (A) Mars (B) Venus\n   Output: (A)",
+        False,
+        None,
+        [
+            Instance("Question: Which is largest?\nOptions: (A) Mars (B) Jupiter", "(B)"),
+            Instance("Question: Which is red?\nOptions: (A) Mars (B) Venus", "(A)"),
+        ],
+        {},
+        id="numbered-examples-indented-fields",
+    ),
+    pytest.param(
+        "1. Question: Which is largest?\n   Options: (A) Mars (B) Jupiter\n   Output: (B)\n\n2. Question:",
+        False,
+        "length",
+        [Instance("Question: Which is largest?\nOptions: (A) Mars (B) Jupiter", "(B)")],
+        {"truncated": 1},
+        id="numbered-example-then-cut-header",
+    ),
+    pytest.param(
+        "**Example 1**\n*Sentence:* The tea was great.\n*Output:* yes\n\n"
+        "**Example 2**\n_Sentence:_ Awful.\n_Output:_ **no**",
+        False,
+        None,
+        [Instance("Sentence: The tea was great.", "yes"), Instance("Sentence: Awful.", "**no**")],
+        {},
+        id="italic-labels-and-a-bold-value-kept",
+    ),
 ]
 
 
