@@ -4,6 +4,8 @@
     python bench/bench_dedup_scale.py --pools 100000 --files 100000 --baseline-files 100000
     python bench/bench_dedup_scale.py --first-run          # also: first dedup in a fresh venv
 
+Needs the bench extra for its peers (``pip install -e ".[bench]"``: rapidfuzz, rouge-score).
+
 All in one run, on the corpus of ``bench/dedup_corpus.py`` (instruction-like texts of 10-60 rouge
 tokens, Zipf topic words, 15% near-duplicates of earlier items):
 
@@ -104,10 +106,24 @@ def baseline_checks(pool: list[str], probes: list[str]) -> tuple[list[float], fl
     return out, built
 
 
+NO_RAPIDFUZZ = 'rapidfuzz (a peer, not a dependency of selfinstruct) is missing: pip install -e ".[bench]"'
+
+
+def rapidfuzz_version() -> str:
+    """rapidfuzz's version; exits saying how to install it when it is missing (it is a bench peer)."""
+    try:
+        return metadata.version("rapidfuzz")
+    except metadata.PackageNotFoundError:
+        raise SystemExit(NO_RAPIDFUZZ) from None
+
+
 def rapidfuzz_per_check(pool: list[str], probes: list[str], sample: int = 20_000) -> float:
     """Seconds for one candidate scanned against the whole pool with rapidfuzz cdist (scaled)."""
-    from rapidfuzz import process
-    from rapidfuzz.distance import LCSseq
+    try:
+        from rapidfuzz import process
+        from rapidfuzz.distance import LCSseq
+    except ImportError:
+        raise SystemExit(NO_RAPIDFUZZ) from None
 
     vocab: dict[str, int] = {}
 
@@ -249,7 +265,8 @@ def main() -> int:
           f"load {os.getloadavg()[0]:.2f}; python {platform.python_version()}")  # fmt: skip
     print(
         "versions: "
-        + ", ".join(f"{p} {metadata.version(p)}" for p in ("numba", "numpy", "rapidfuzz", "datasketch"))
+        + ", ".join(f"{p} {metadata.version(p)}" for p in ("numba", "numpy", "datasketch"))
+        + f", rapidfuzz {rapidfuzz_version()}"
     )
     largest = max([*args.pools, *args.files, 1000])
     start = time.perf_counter()

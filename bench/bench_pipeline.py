@@ -122,7 +122,7 @@ def main() -> int:
         f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}"
     )
-    libs = ("numba", "numpy", "anyio", "aiohttp", "orjson", "rapidfuzz")
+    libs = ("numba", "numpy", "anyio", "aiohttp", "orjson")
     print("libraries: " + ", ".join(f"{name} {version(name)}" for name in libs))
     print(
         f"workload: {args.num:,} accepted instructions with classification and instances, "

@@ -326,7 +326,7 @@ class Engine:
             now=self.clock.now(),
             in_flight=self.window.in_flight,
             concurrency=self.window.size,
-            limiter_wait=sum(e.limiter.wait_time for e in self.pool.endpoints),
+            limiters=tuple(e.limiter.statistics() for e in self.pool.endpoints),
         )
 
     # -- internals ------------------------------------------------------------------------------

@@ -81,7 +81,13 @@ class Permit:
 
 @dataclass(frozen=True)
 class LimiterStatistics:
-    """A snapshot of one limiter."""
+    """A snapshot of one limiter (``EngineStats.limiters``).
+
+    ``rpm``/``tpm`` are the limits in force (the lower of the configured and the server's
+    announced ones, None = unlimited); ``waiting`` requests queue for a start; ``admitted`` and
+    ``wait_time`` (seconds spent waiting, summed) count since the start; ``paused_until`` is the
+    clock reading until which a server's Retry-After holds every start (-inf when never paused).
+    """
 
     rpm: float | None
     tpm: float | None
@@ -143,6 +149,7 @@ class RateLimiter:
         return _lower(self._configured_tpm, self._learned_tpm)
 
     def statistics(self) -> LimiterStatistics:
+        """A frozen snapshot of this limiter."""
         return LimiterStatistics(
             rpm=self.rpm,
             tpm=self.tpm,

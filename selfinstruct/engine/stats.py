@@ -6,6 +6,8 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .limits import LimiterStatistics
+
 __all__ = ["EngineStats", "StatsCollector"]
 
 
@@ -16,7 +18,8 @@ class EngineStats:
     ``requests`` counts HTTP attempts; ``completed`` results reported (ok + failed + from
     journal); ``retries`` and ``errors`` are keyed by cause; latencies are per successful request
     (seconds, over the last 10,000); ``rate`` is results per second over the last ~10 s;
-    ``limiter_wait`` is the total time requests spent waiting in rate limiters;
+    ``limiter_wait`` is the total time requests spent waiting in rate limiters, ``limiters`` one
+    snapshot per endpoint (in ``base_urls`` order: the limits in force, learned ones included);
     ``usage_estimated`` counts answers whose ``usage`` was missing or unreadable (their tokens and
     cost are estimated from the prompt and ``max_tokens``).
     """
@@ -39,6 +42,7 @@ class EngineStats:
     cost: float
     elapsed: float
     usage_estimated: int = 0
+    limiters: tuple[LimiterStatistics, ...] = ()
 
     @property
     def total_tokens(self) -> int:
@@ -76,7 +80,9 @@ class StatsCollector:
         while recent and recent[0] < now - 10.0:
             recent.popleft()
 
-    def snapshot(self, *, now: float, in_flight: int, concurrency: int, limiter_wait: float) -> EngineStats:
+    def snapshot(
+        self, *, now: float, in_flight: int, concurrency: int, limiters: tuple[LimiterStatistics, ...]
+    ) -> EngineStats:
         ordered = sorted(self.latencies)
         recent = [t for t in self._recent if t >= now - 10.0]
         span = min(10.0, now - self.started)
@@ -96,8 +102,9 @@ class StatsCollector:
             rate=rate,
             in_flight=in_flight,
             concurrency=concurrency,
-            limiter_wait=limiter_wait,
+            limiter_wait=sum(limiter.wait_time for limiter in limiters),
             cost=self.cost,
             elapsed=now - self.started,
             usage_estimated=self.usage_estimated,
+            limiters=limiters,
         )

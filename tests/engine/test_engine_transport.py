@@ -77,8 +77,9 @@ async def test_rate_limit_waits_for_retry_after() -> None:
     transport = ScriptedTransport(APIError("slow down", status=429, retry_after=2.5), answer("later"))
     async with engine(transport, clock) as eng:
         result = await eng.complete(Request(prompt="p"))
-        limiter = eng.pool.endpoints[0].limiter
-        assert limiter.statistics().paused_until == pytest.approx(2.5)
+    (limiter,) = eng.statistics().limiters
+    assert limiter.paused_until == pytest.approx(2.5)
+    assert (limiter.admitted, limiter.waiting) == (2, 0)
     assert result.text == "later"
     assert clock.sleeps == [2.5]
     assert clock.now() == pytest.approx(2.5)
