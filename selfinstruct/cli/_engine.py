@@ -148,11 +148,19 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
 
 
 def engine_config_from_args(
-    args: argparse.Namespace, *, model: str, base_urls: list[str], concurrency: int
+    args: argparse.Namespace, *, model: str, base_urls: list[str], concurrency: int, local: bool = False
 ) -> EngineConfig:
-    """The ``EngineConfig`` the flags describe, for the given endpoint(s) and model."""
+    """The ``EngineConfig`` the flags describe, for the given endpoint(s) and model.
+
+    For the embedded local model (``local``) every request also carries a sampling ``seed`` (the
+    run's ``--seed``, else 0) unless ``--param seed=...`` sets one: llama.cpp then answers a prompt
+    the same way whichever slot serves it and whatever runs beside it, so local runs repeat.
+    """
     from ..engine import EngineConfig
 
+    params = request_fields(args)
+    if local:
+        params.setdefault("seed", getattr(args, "seed", None) or 0)
     return EngineConfig(
         model=model,
         base_urls=base_urls,
@@ -165,7 +173,7 @@ def engine_config_from_args(
         max_total_tokens=args.max_total_tokens,
         max_cost=args.max_cost,
         prices=_prices(args),
-        default_params=request_fields(args),
+        default_params=params,
     )
 
 
@@ -216,7 +224,11 @@ async def engine_endpoint(
     async with serve_local_model(args.model_path) as local:
         print(LOCAL_HINT, file=sys.stderr)
         config = engine_config_from_args(
-            args, model=args.model or local.model, base_urls=[local.base_url], concurrency=local.slots
+            args,
+            model=args.model or local.model,
+            base_urls=[local.base_url],
+            concurrency=local.slots,
+            local=True,
         )
         yield Endpoint(config, local=True)
 
@@ -233,7 +245,7 @@ def _replay_only_config(args: argparse.Namespace) -> EngineConfig | None:
         except SelfInstructError:
             return None  # starting it will say what is missing
     return engine_config_from_args(
-        args, model=model, base_urls=[NOWHERE], concurrency=default_slots(default_threads())
+        args, model=model, base_urls=[NOWHERE], concurrency=default_slots(default_threads()), local=True
     )
 
 
