@@ -10,7 +10,6 @@ task per input), so memory stays flat in the job size; results are yielded as th
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import aiohttp
 import anyio
 import orjson
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..errors import (
@@ -102,6 +102,17 @@ class _Shared:
             await self._event.wait()
         assert self.result is not None
         return self.result
+
+
+class _Driver:
+    """One ``run()``'s workers as the consumer sees them: a scope to cancel, done, their error."""
+
+    __slots__ = ("done", "error", "scope")
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.done = anyio.Event()
+        self.error: Exception | None = None
 
 
 class _Source:
@@ -205,6 +216,7 @@ class Engine:
         self._inflight: dict[str, _Shared] = {}
         self._stop_run = 0  # results in a row that failed with one of STOP_IN_A_ROW_KINDS
         self._open = False
+        self._tasks: TaskGroup | None = None  # every run()'s driver runs here, inside 'async with'
         headers = {"Content-Type": "application/json", "User-Agent": "selfinstruct"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -225,6 +237,9 @@ class Engine:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector)
+        tasks = anyio.create_task_group()
+        await tasks.__aenter__()
+        self._tasks = tasks
         self._open = True
         self._stats = StatsCollector(self.clock.now())
         return self
@@ -234,12 +249,20 @@ class Engine:
     ) -> None:
         self._open = False
         try:
-            if self.journal is not None:
-                self.journal.close()
+            tasks, self._tasks = self._tasks, None
+            if tasks is not None:
+                # Runs still going (a loop left without closing its generator) stop here, before
+                # the journal closes. Drivers keep their errors to themselves, so none comes out.
+                tasks.cancel_scope.cancel()
+                await tasks.__aexit__(None, None, None)
         finally:
-            if self._owns_session and self._session is not None:
-                session, self._session = self._session, None
-                await session.close()
+            try:
+                if self.journal is not None:
+                    self.journal.close()
+            finally:
+                if self._owns_session and self._session is not None:
+                    session, self._session = self._session, None
+                    await session.close()
 
     def _check_open(self) -> aiohttp.ClientSession:
         if not self._open or self._session is None:
@@ -256,8 +279,10 @@ class Engine:
         cancels what is in flight (use ``contextlib.aclosing`` to do it deterministically).
         """
         self._check_open()
+        assert self._tasks is not None
         send, receive = anyio.create_memory_object_stream[Result](max_buffer_size=self.config.concurrency)
-        driver = asyncio.ensure_future(self._drive(_Source(requests), send))
+        driver = _Driver()
+        self._tasks.start_soon(self._drive, _Source(requests), send, driver)
         try:
             while True:
                 # Drain without a scheduler pass per item (receive() checkpoints every call, which
@@ -272,14 +297,14 @@ class Engine:
                 except anyio.EndOfStream:
                     break
                 yield result
-            await driver  # re-raises a failure of the input iterator
+            await driver.done.wait()
+            if driver.error is not None:  # a failure of the input iterator
+                raise driver.error
         finally:
             # Stop the workers before closing the stream, so none fails on a closed stream.
-            if not driver.done():
-                driver.cancel()
-                await asyncio.wait([driver])
-            elif not driver.cancelled():
-                driver.exception()  # mark it retrieved; it was raised above if we got that far
+            driver.scope.cancel()
+            with anyio.CancelScope(shield=True):  # wait even when we are being cancelled
+                await driver.done.wait()
             receive.close()
 
     async def complete(self, request: Request) -> Result:
@@ -331,10 +356,17 @@ class Engine:
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _drive(self, source: _Source, send: MemoryObjectSendStream[Result]) -> None:
-        async with send, anyio.create_task_group() as group:
-            for _ in range(self.config.concurrency):
-                group.start_soon(self._worker, source, send)
+    async def _drive(self, source: _Source, send: MemoryObjectSendStream[Result], driver: _Driver) -> None:
+        """Run ``concurrency`` workers over ``source``; keep an error for the consumer to raise."""
+        try:
+            with driver.scope:
+                async with send, anyio.create_task_group() as group:
+                    for _ in range(self.config.concurrency):
+                        group.start_soon(self._worker, source, send)
+        except Exception as error:  # raised in the consumer's task by run(), not in the engine's
+            driver.error = error
+        finally:
+            driver.done.set()
 
     async def _worker(self, source: _Source, send: MemoryObjectSendStream[Result]) -> None:
         while True:
