@@ -177,7 +177,6 @@ def _decide(
     off = np.frombuffer(rows.offsets, dtype=np.int64)
     vocab_size = max(len(rows.vocab), 1)
     rank = token_rank(tok, vocab_size)
-    sig = prefix.signatures(tok, off)
     kept = np.zeros(max(n, 1), dtype=np.uint8)
     kept[:pooled] = 1
     best = np.full(max(n, 1), -1.0)
@@ -199,7 +198,6 @@ def _decide(
             lo,
             hi,
             *index,
-            sig,
             visible_hi,
             kept,
             settle,

@@ -162,10 +162,9 @@ def similar_pairs(
     n_vocab = len(vocab)
     every_token = np.concatenate([base.tokens, query_tokens]) if len(blocks) == 2 else base.tokens
     rank = token_rank(every_token, n_vocab)
-    p_off, p_row, p_len, p_pos = prefix.build_postings(
+    p_off, p_row, p_len, p_pos, p_sig = prefix.build_postings(
         base.tokens, base.offsets, rank, float(threshold), np.arange(len(base), dtype=np.int64)
     )
-    sig = prefix.signatures(base.tokens, base.offsets)
     strict = rule == "original"
     self_join = len(blocks) == 1
     n_queries = int(query_offsets.shape[0]) - 1
@@ -192,7 +191,7 @@ def similar_pairs(
             p_row,
             p_len,
             p_pos,
-            sig,
+            p_sig,
             state,
             scratch["slot"],
             MASK_BUDGET,

@@ -14,9 +14,10 @@ exact here too, with the LCS kernel as the final word:
   lists are sorted by row length, so a probe reads only the lengths in its window; the window
   shrinks as the probe moves along its prefix (a row first met at position i shares at most
   m - i tokens).
-* **Bitmap filter** (Sandes et al. 2020): each row keeps a 64-bit signature of its tokens' hash
-  buckets; query tokens in buckets the row lacks cannot be shared, which caps the overlap from
-  8 bytes, before the row's tokens are read.
+* **Bitmap filter** (Sandes et al. 2020): each posting entry carries the 64-bit signature of its
+  row's token hash buckets; query tokens in buckets the row lacks cannot be shared, which caps
+  the overlap from those 8 bytes while the scan reads the list in order, before it touches any
+  per-row state (most entries of common tokens end there, with no random memory access).
 * **Positional filter** (PPJoin, Xiao et al. 2008): a row first met at position i of the query
   and position j of its own sorted tokens shares no token ordered before that one (it would have
   been met earlier), so its overlap is at most ``min(m - i, n - j)``.
@@ -161,12 +162,12 @@ def build_postings(
     rank: np.ndarray,
     threshold: float,
     rows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Posting lists of ``rows`` (int64 row ids) under their prefix tokens, each sorted by (length, row).
 
-    Returns (p_off, p_row, p_len, p_pos): token t's list is entries ``p_off[t]:p_off[t + 1]``,
-    each a row id, its length and the position of t's first copy in the row's sorted tokens.
-    ``rows`` must be in increasing order.
+    Returns (p_off, p_row, p_len, p_pos, p_sig): token t's list is entries ``p_off[t]:p_off[t + 1]``,
+    each a row id, its length, the position of t's first copy in the row's sorted tokens and
+    the row's signature (``signatures``). ``rows`` must be in increasing order.
     """
     vocab = rank.shape[0]
     count = rows.shape[0]
@@ -182,11 +183,15 @@ def build_postings(
         total += prefix_length(lengths[k], threshold)
     pre_tok = np.empty(total, dtype=np.int32)
     pre_pos = np.empty(total, dtype=np.int32)
+    row_sig = np.zeros(count, dtype=np.uint64)
     w = 0
     for k in range(count):
         p = prefix_length(lengths[k], threshold)
         if p > 0:
-            s = sorted_tokens(tok[off[rows[k]] : off[rows[k] + 1]], rank)
+            row = tok[off[rows[k]] : off[rows[k] + 1]]
+            for x in range(row.shape[0]):
+                row_sig[k] |= np.uint64(1) << np.uint64(_bucket(row[x]))
+            s = sorted_tokens(row, rank)
             for j in range(p):
                 if j > 0 and s[j] == s[j - 1]:
                     continue
@@ -200,6 +205,7 @@ def build_postings(
     p_row = np.empty(w, dtype=np.int32)
     p_len = np.empty(w, dtype=np.int32)
     p_pos = np.empty(w, dtype=np.int32)
+    p_sig = np.empty(w, dtype=np.uint64)
     # Pass 2: rows in (length, row) order, so every list comes out sorted.
     for i in range(count):
         k = order[i]
@@ -209,8 +215,9 @@ def build_postings(
             p_row[e] = rows[k]
             p_len[e] = lengths[k]
             p_pos[e] = pre_pos[q]
+            p_sig[e] = row_sig[k]
             fill[t] = e + 1
-    return p_off, p_row, p_len, p_pos
+    return p_off, p_row, p_len, p_pos, p_sig
 
 
 @njit(cache=True, nogil=True)
@@ -237,9 +244,9 @@ def _probe(
     p_row: np.ndarray,
     p_len: np.ndarray,
     p_pos: np.ndarray,
+    p_sig: np.ndarray,
     limit: int,
     kept: np.ndarray,
-    sig: np.ndarray,
     tables: np.ndarray,
     state: np.ndarray,
     stamp: int,
@@ -250,9 +257,10 @@ def _probe(
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Candidates for a query (sorted tokens ``s``) among the indexed rows y < limit with kept[y].
 
-    Walks the query's prefix; a row first met at query position i and row position j is admitted
-    only if ``min(m - i, n - j)`` and its signature's bound (``_shared_bound``) could reach ``bar``
-    (positional and bitmap filters). For each candidate k:
+    Walks the query's prefix; an entry whose row's signature bound (``_shared_bound``) cannot
+    reach ``bar`` is passed over (bitmap filter, from the entry alone), and a row first met at
+    query position i and row position j is admitted only if ``min(m - i, n - j)`` could reach
+    ``bar`` (positional filter). For each candidate k:
     ``c_seen[k]`` counts the query's copies of the tokens met so far (an upper bound on the
     shared elements there) and ``c_x[k]``/``c_y[k]`` the positions just past the last one in the
     query and the row. No shared element can be left before those (it would precede the last
@@ -279,6 +287,10 @@ def _probe(
         a = _first_length(p_len, p_off[t], p_off[t + 1], lo_len)
         z = _first_length(p_len, a, p_off[t + 1], hi_len + 1)
         for q in range(a, z):
+            n = p_len[q]
+            # The same bound for every entry of a row: failing here, the row is never a candidate.
+            if not _reach(_shared_bound(tables, p_sig[q]), m, n, bar):
+                continue
             y = p_row[q]
             if y >= limit or kept[y] == 0:
                 continue
@@ -290,9 +302,8 @@ def _probe(
                     c_x[k] = i + c
                     c_y[k] = p_pos[q] + 1
                 continue
-            n = p_len[q]
             j = p_pos[q]
-            if not _reach(min(r, n - j, _shared_bound(tables, sig[y])), m, n, bar):
+            if not _reach(min(r, n - j), m, n, bar):
                 state[y] = mark | _DEAD
                 continue
             if count == c_row.shape[0]:
@@ -331,7 +342,7 @@ def best_matches(
     p_row: np.ndarray,
     p_len: np.ndarray,
     p_pos: np.ndarray,
-    sig: np.ndarray,
+    p_sig: np.ndarray,
     visible_hi: int,
     kept: np.ndarray,
     settle: bool,
@@ -380,7 +391,7 @@ def best_matches(
             bar = max(threshold, f_best)
             tables = _bucket_tables(query)
             count, c_row, c_seen, c_x, c_y = _probe(
-                s, bar, p_off, p_row, p_len, p_pos, min(j, visible_hi), kept, sig, tables, state,
+                s, bar, p_off, p_row, p_len, p_pos, p_sig, min(j, visible_hi), kept, tables, state,
                 stamp, c_row, c_seen, c_x, c_y,
             )  # fmt: skip
             masks = np.zeros((1, 1), dtype=np.uint64)
@@ -435,7 +446,7 @@ def pair_join(
     p_row: np.ndarray,
     p_len: np.ndarray,
     p_pos: np.ndarray,
-    sig: np.ndarray,
+    p_sig: np.ndarray,
     state: np.ndarray,
     slot: np.ndarray,
     mask_budget: int,
@@ -469,7 +480,7 @@ def pair_join(
         limit = j if self_join else everyone.shape[0]
         tables = _bucket_tables(query)
         n_cand, c_row, c_seen, c_x, c_y = _probe(
-            s, threshold, p_off, p_row, p_len, p_pos, limit, everyone, sig, tables, state, j + 1,
+            s, threshold, p_off, p_row, p_len, p_pos, p_sig, limit, everyone, tables, state, j + 1,
             c_row, c_seen, c_x, c_y,
         )  # fmt: skip
         masks = np.zeros((1, 1), dtype=np.uint64)
