@@ -149,7 +149,7 @@ class BatchRunner:
         self.clock: Clock = clock or RealClock()
         self.on_result = on_result
         self.progress = progress
-        self.stopped_reason: str | None = None
+        self.stopped_reason: ErrorKind | None = None
         self._retry = retry
         self._session = session
         self._owns_session = session is None
@@ -616,7 +616,7 @@ class BatchRunner:
         over_tokens = cfg.max_total_tokens is not None and total >= cfg.max_total_tokens
         over_cost = cfg.max_cost is not None and counters.cost >= cfg.max_cost
         if (over_tokens or over_cost) and self.stopped_reason is None:
-            self.stopped_reason = "budget"
+            self.stopped_reason = ErrorKind.BUDGET
             queued, self._queue = self._queue, {}
             for key, request in queued.items():
                 budget = ErrorInfo(ErrorKind.BUDGET, "not run: the token or cost budget was reached")
