@@ -354,7 +354,18 @@ def test_9_the_local_model_is_not_started_when_the_journal_answers_everything(
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_prompts(source, 20)
     with FakeOpenAIServer(responder=FakeModel()).in_thread() as server:
-        argv = ["complete", str(source), "-o", str(output), "--model", "tiny", "--no-progress"]
+        # seed=0 is what the local model's requests carry: the journal is keyed on the params
+        argv = [
+            "complete",
+            str(source),
+            "-o",
+            str(output),
+            "--model",
+            "tiny",
+            "--param",
+            "seed=0",
+            "--no-progress",
+        ]
         assert main([*argv, "--base-url", server.base_url]) == 0
     answered = output.read_bytes()
     output.unlink()
