@@ -47,7 +47,7 @@ def _no_jit(**_options: Any) -> Any:
 
 njit: Any = _no_jit if _PLAIN else importlib.import_module("numba").njit
 
-__all__ = ["best_matches", "build_postings", "pair_join", "prefix_length", "signatures", "sorted_tokens"]
+__all__ = ["best_matches", "build_postings", "pair_join", "prefix_length", "sorted_tokens"]
 
 _build_masks = _lcs._build_masks
 _lcs_masked = _lcs._lcs_masked
@@ -93,20 +93,16 @@ def _bucket(t: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def signatures(tok: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """One 64-bit signature per row: bit ``_bucket(t)`` set for each of its tokens t.
+def _signature(row: np.ndarray) -> np.uint64:
+    """A row's 64-bit signature: bit ``_bucket(t)`` set for each of its tokens t.
 
-    With it, ``_shared_bound`` caps the overlap of a query with a row from 8 bytes (the bitmap
-    filter): a query token whose bit the row lacks cannot be shared.
+    Posting entries carry it, so ``_shared_bound`` caps the overlap of a query with the entry's
+    row from 8 bytes (the bitmap filter): a query token whose bit the row lacks cannot be shared.
     """
-    rows = off.shape[0] - 1
-    out = np.zeros(rows, dtype=np.uint64)
-    for y in range(rows):
-        sig = np.uint64(0)
-        for p in range(off[y], off[y + 1]):
-            sig |= np.uint64(1) << np.uint64(_bucket(tok[p]))
-        out[y] = sig
-    return out
+    sig = np.uint64(0)
+    for p in range(row.shape[0]):
+        sig |= np.uint64(1) << np.uint64(_bucket(row[p]))
+    return sig
 
 
 @njit(cache=True, nogil=True)
@@ -167,7 +163,7 @@ def build_postings(
 
     Returns (p_off, p_row, p_len, p_pos, p_sig): token t's list is entries ``p_off[t]:p_off[t + 1]``,
     each a row id, its length, the position of t's first copy in the row's sorted tokens and
-    the row's signature (``signatures``). ``rows`` must be in increasing order.
+    the row's signature (``_signature``). ``rows`` must be in increasing order.
     """
     vocab = rank.shape[0]
     count = rows.shape[0]
@@ -189,8 +185,7 @@ def build_postings(
         p = prefix_length(lengths[k], threshold)
         if p > 0:
             row = tok[off[rows[k]] : off[rows[k] + 1]]
-            for x in range(row.shape[0]):
-                row_sig[k] |= np.uint64(1) << np.uint64(_bucket(row[x]))
+            row_sig[k] = _signature(row)
             s = sorted_tokens(row, rank)
             for j in range(p):
                 if j > 0 and s[j] == s[j - 1]:
