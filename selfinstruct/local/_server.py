@@ -203,12 +203,14 @@ class _Settings:
 
 
 def default_slots(threads: int) -> int:
-    """Slots for a server with ``threads`` threads: 4 per thread, at most 16 (chosen by measurement).
+    """Slots for a server with ``threads`` threads: one per thread, at most ``_MAX_SLOTS``.
 
-    llama.cpp decodes the slots' next tokens in one batch, and for a 135M model one batch step costs
-    little more than one token's step, so throughput grows with slots until the CPU is saturated.
+    Chosen by measurement on 2 cores (one thread): 4 slots gave 32.0 tok/s against 30.0 for one,
+    the same within noise (decoding a 135M model is CPU-bound), but batched decoding changes the
+    numerics, so seeded runs differed from run to run (4 runs of 20 instructions, 4 different
+    outputs); with one slot two runs were byte-identical and no slower (27.1 and 27.4 s).
     """
-    return max(1, min(_MAX_SLOTS, 4 * threads))
+    return max(1, min(_MAX_SLOTS, threads))
 
 
 def default_threads() -> int:

@@ -82,7 +82,8 @@ class RunConfig:
             value recorded in ``run.json`` when resuming, so resumed prompts match).
         concurrency: requests in flight in total (bootstrap + follow-ups); the engine's
             ``concurrency`` when ``None``.
-        compact_prompts: shorter chat prompts and fewer few-shot examples, for tiny local models.
+        compact_prompts: shorter chat prompts and fewer few-shot examples, for tiny local models;
+            instance prompts then use the same examples for every task of a kind (prompt-cache reuse).
         record_nearest: record each accepted instruction's most similar pool item and score.
         max_idle_requests: give up after this many bootstrap answers in a row added nothing.
         max_failures_in_row: stop cleanly after this many requests in a row failed even after the
@@ -357,8 +358,13 @@ class _Runner:
     def instance_request(self, instruction: str, is_classification: bool) -> Request:
         config = self.config
         pool = self.demos_clf if is_classification else self.demos_plain
-        rng = random.Random(_stable_int(config.seed, "instances", instruction))
-        demos = rng.sample(pool, min(self.demos_per_prompt, len(pool)))
+        if config.compact_prompts:
+            # The same demos for every task of a kind: the prompts then share all but their last
+            # line, and a local server's prompt cache evaluates that prefix once per slot.
+            demos = pool[: self.demos_per_prompt]
+        else:
+            rng = random.Random(_stable_int(config.seed, "instances", instruction))
+            demos = rng.sample(pool, min(self.demos_per_prompt, len(pool)))
         params = prompts.instance_params(
             chat=config.chat,
             is_classification=is_classification,

@@ -1,4 +1,4 @@
-"""The embedded model's requests carry a sampling seed, so local runs repeat whatever the slots do."""
+"""The embedded model's requests carry a sampling seed, so local runs with one request in flight repeat."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_local_requests_carry_the_run_seed(
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(not local_extra_installed(), reason='needs pip install "selfinstruct[local]"')
 def test_sampled_answers_repeat_across_runs(tmp_path: Path) -> None:
-    """Two ``complete`` runs of sampled prompts on the embedded model, 4 in flight: the same texts."""
+    """Two ``complete`` runs of sampled prompts on the embedded model, one at a time: the same texts."""
     openers = ["List three", "Explain why", "Translate the", "Give me", "Classify the", "Rewrite the"]
     source = tmp_path / "prompts.jsonl"
     source.write_bytes(
@@ -66,7 +66,7 @@ def test_sampled_answers_repeat_across_runs(tmp_path: Path) -> None:
         out = tmp_path / f"{name}.jsonl"
         command = [sys.executable, "-m", "selfinstruct", "complete", str(source), "-o", str(out)]
         done = subprocess.run(
-            [*command, "--no-progress", "--concurrency", "4"],
+            [*command, "--no-progress", "--concurrency", "1"],
             env=env,
             capture_output=True,
             text=True,

@@ -98,7 +98,8 @@ async def test_default_slots_follow_threads(fake_model: ModelFactory) -> None:
     """With no slot count given, the server gets default_slots(threads) and the caller is told."""
     async with serve_local_model(fake_model("ok"), n_threads=1) as local:
         assert local.slots == default_slots(1)
-    assert default_slots(1) > 1
+    assert default_slots(1) == 1  # one request at a time: seeded local runs repeat byte for byte
+    assert default_slots(4) == 4
     assert default_slots(1000) == 64
 
 

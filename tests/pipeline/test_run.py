@@ -252,6 +252,23 @@ async def test_compact_prompts_for_small_local_models(run_config: Any, tmp_path:
     assert (classify.messages or [{}])[0]["content"].count("Is it classification?") == 8
 
 
+async def test_compact_instance_prompts_share_their_examples(run_config: Any, tmp_path: Path) -> None:
+    """Compact mode: every instance prompt of a kind has the same examples, so only the task differs."""
+    config = run_config(tmp_path, num_instructions=30, compact_prompts=True)
+    async with FakeOpenAIServer(responder=FakeModel()) as server:
+        await generate(config, engine_config=engine_config(server))
+    journal = [r.request for r in read_journal(tmp_path / "journal.jsonl")]
+    by_kind: dict[bool, set[str]] = {}
+    for request in journal:
+        if request.meta["stage"] == "instances":
+            head, _, task = (request.prompt or "").rpartition("\nTask: ")
+            assert task.strip() == " ".join(str(request.meta["instruction"]).split())
+            by_kind.setdefault(bool(request.meta["is_classification"]), set()).add(head)
+    assert sum(1 for r in journal if r.meta["stage"] == "instances") > 20
+    assert by_kind
+    assert all(len(heads) == 1 for heads in by_kind.values()), by_kind
+
+
 async def test_extending_a_finished_run_equals_running_longer(run_config: Any, tmp_path: Path) -> None:
     """Re-running with a larger N continues from the journal and ends where a direct run ends."""
     model = CountingModel()
