@@ -65,7 +65,9 @@ def prefix_checks(pool: list[str], probes: list[str]) -> list[float]:
     off = np.frombuffer(rows.offsets, dtype=np.int64)
     n = len(rows)
     rank = token_rank(tok[: off[len(pool)]], len(rows.vocab))
-    postings = _prefix.build_postings(tok, off, rank, 0.7, np.arange(len(pool), dtype=np.int64))
+    p_off, *entries = _prefix.build_postings(tok, off, rank, 0.7, np.arange(len(pool), dtype=np.int64))
+    postings = (p_off.reshape(1, -1), *entries)  # one level
+    wide = _prefix.wide_signatures(tok, off)
     kept = np.ones(n, dtype=np.uint8)
     best = np.full(n, -1.0)
     best_id = np.full(n, -1, dtype=np.int64)
@@ -80,7 +82,7 @@ def prefix_checks(pool: list[str], probes: list[str]) -> list[float]:
         # What a check does before the search: tokenize and look the tokens up.
         ids = [vocab.get(token, -1) for token in tokenize(text)]
         _prefix.best_matches(
-            tok, off, rank, 0.7, j, j + 1, *postings, len(pool), kept, False, False,
+            tok, off, rank, 0.7, j, j + 1, *postings, len(pool), kept, wide, False, False, False,
             best, best_id, state, j, slot, MASK_BUDGET, error,
         )  # fmt: skip
         out.append(time.perf_counter() - start)

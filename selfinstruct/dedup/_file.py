@@ -4,12 +4,13 @@ Three passes over the data:
 
 1. **Read**: every record's text is tokenized once into token ids (4 bytes a token; records
    are not kept in memory), pool files (``against``) first, then the input.
-2. **Decide**: token frequencies over everything read give the global order, and one set of
-   prefix postings (``_prefix.build_postings``) covers all rows. Input rows are then decided in
-   batches: each row of a batch is checked on the worker threads against the rows kept before the
-   batch, then the batch is settled in order on one thread against its own earlier kept rows
-   (postings of the batch alone). Together the two give, for every row, the exact best score
-   over all rows kept before it, so the output does not depend on the number of workers.
+2. **Decide**: token frequencies over everything read give the global order. Input rows are
+   decided in batches: each row of a batch is checked on the worker threads against the rows
+   kept before the batch (prefix postings of kept rows only, in levels: ``_levels``), then the
+   batch is settled in order on one thread against its own earlier kept rows (postings of the
+   batch alone), and its kept rows join the levels. Together the two give, for every row, the
+   exact best score over all rows kept before it, so the output does not depend on the number
+   of workers.
 3. **Write**: the input is read again and kept records are written (and rejects, with the text
    and place of their nearest kept record), atomically.
 """
@@ -32,6 +33,7 @@ from ..errors import ConfigError, InputError
 from ..jsonl import ReadStats, atomic_write, check_input_file, dumps_line, iter_jsonl, missing_or_null
 from ._backend import compiled_cache_ready, get_prefix, warm_up_in_background
 from ._join import MASK_BUDGET, Workers, default_workers, token_rank, validate
+from ._levels import LeveledPostings
 from ._tokenize import get_tokenizer
 
 __all__ = ["DedupSummary", "ProgressCallback", "dedup_file"]
@@ -168,9 +170,14 @@ def _decide(
     strict: bool,
     backend: str,
     workers: int,
+    nearest: bool,
     progress: ProgressCallback | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep-first decisions for rows [pooled, n): (kept flags, best score, best row) per row."""
+    """Keep-first decisions for rows [pooled, n): (kept flags, best score, best row) per row.
+
+    With ``nearest``, a rejected row's best score and row are its nearest kept row's; without,
+    a row stops at the first duplicate found (only the kept flags are exact).
+    """
     prefix = get_prefix(backend)
     n = len(rows)
     tok = np.frombuffer(rows.tokens, dtype=np.int32) if len(rows.tokens) else np.zeros(0, np.int32)
@@ -182,6 +189,7 @@ def _decide(
     best = np.full(max(n, 1), -1.0)
     best_id = np.full(max(n, 1), -1, dtype=np.int64)
     error = np.full(1, -1, dtype=np.int64)
+    wide = prefix.wide_signatures(tok, off)
 
     def postings(rows: np.ndarray) -> tuple[np.ndarray, ...]:
         return prefix.build_postings(tok, off, rank, threshold, rows.astype(np.int64))
@@ -200,8 +208,10 @@ def _decide(
             *index,
             visible_hi,
             kept,
+            wide,
             settle,
             strict,
+            not nearest,
             best,
             best_id,
             scratch["state"],
@@ -211,31 +221,21 @@ def _decide(
             error,
         )
 
-    def check_before(lo: int, hi: int, scratch: dict[str, Any], b0: int) -> None:
-        check(lo, hi, scratch, settled, b0, False)
-        check(lo, hi, scratch, recent, b0, False)
-
-    # Rows before ``epoch`` are indexed only if kept (``settled``); rows [epoch, horizon) all are
-    # (``recent``, kept or not, decided or not: the check skips the others). At the horizon the
-    # epoch moves there and the horizon doubles, so the postings hold few rows a check must skip,
-    # and rebuilding them costs about twice one build over the kept rows.
-    epoch = pooled
-    horizon = min(n, max(2 * epoch, epoch + _BATCH))
-    settled = postings(np.arange(epoch))
-    recent = postings(np.arange(epoch, horizon))
+    # Only kept rows are indexed: each settled batch's kept rows join the levels.
+    pool_index = LeveledPostings(postings, vocab_size)
+    pool_index.add(np.arange(pooled))
     main_scratch: dict[str, Any] = {}
     with Workers(workers) as pool:
         b0 = pooled
         while b0 < n:
-            if b0 >= horizon:
-                epoch, horizon = b0, min(n, max(2 * b0, b0 + _BATCH))
-                settled = postings(np.flatnonzero(kept[:epoch]))
-                recent = postings(np.arange(epoch, horizon))
-            b1 = min(horizon, b0 + _BATCH)
-            if b0 > 0:
-                pool.map_chunks(b0, b1, partial(check_before, b0=b0))
+            b1 = min(n, b0 + _BATCH)
+            if len(pool_index):
+                index = pool_index.arrays()
+                pool.map_chunks(b0, b1, partial(check, index=index, visible_hi=b0, settle=False))
             if error[0] < 0:
-                check(b0, b1, main_scratch, postings(np.arange(b0, b1)), n, True)
+                batch = postings(np.arange(b0, b1))
+                check(b0, b1, main_scratch, (batch[0].reshape(1, -1), *batch[1:]), n, True)
+                pool_index.add(b0 + np.flatnonzero(kept[b0:b1]))
             if error[0] >= 0:
                 path, line = rows.where(int(error[0]))
                 length = int(off[error[0] + 1] - off[error[0]])
@@ -338,6 +338,7 @@ def dedup_file(
         strict=rule == "original",
         backend=backend,
         workers=threads,
+        nearest=rejects is not None,
         progress=progress,
     )
     n_kept = int(kept[pooled:].sum()) if read else 0

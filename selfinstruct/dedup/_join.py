@@ -162,6 +162,7 @@ def similar_pairs(
     n_vocab = len(vocab)
     every_token = np.concatenate([base.tokens, query_tokens]) if len(blocks) == 2 else base.tokens
     rank = token_rank(every_token, n_vocab)
+    wide = prefix.wide_signatures(base.tokens, base.offsets)
     p_off, p_row, p_len, p_pos, p_sig = prefix.build_postings(
         base.tokens, base.offsets, rank, float(threshold), np.arange(len(base), dtype=np.int64)
     )
@@ -183,6 +184,7 @@ def similar_pairs(
             hi,
             base.tokens,
             base.offsets,
+            wide,
             rank,
             float(threshold),
             strict,

@@ -47,7 +47,14 @@ def _no_jit(**_options: Any) -> Any:
 
 njit: Any = _no_jit if _PLAIN else importlib.import_module("numba").njit
 
-__all__ = ["best_matches", "build_postings", "pair_join", "prefix_length", "sorted_tokens"]
+__all__ = [
+    "best_matches",
+    "build_postings",
+    "pair_join",
+    "prefix_length",
+    "sorted_tokens",
+    "wide_signatures",
+]
 
 _build_masks = _lcs._build_masks
 _lcs_masked = _lcs._lcs_masked
@@ -105,6 +112,36 @@ def _signature(row: np.ndarray) -> np.uint64:
     return sig
 
 
+_WIDE_WORDS = 4  # 256 buckets
+
+
+@njit(cache=True, nogil=True)
+def _wide_bucket(t: int) -> int:
+    """The wide-signature bit of token id ``t`` (0..255): bits 24-31 of a multiplicative hash.
+
+    The product stays below 2**59, so it is the same in int64 (Numba) and Python integers.
+    """
+    return (((int(t) & 0x7FFFFFF) * 2654435761) >> 24) & 255
+
+
+@njit(cache=True, nogil=True)
+def wide_signatures(tok: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Each row's 256-bit signature (one uint64[4] row per row): bit ``_wide_bucket(t)`` per token.
+
+    ``_probe`` reads it once per candidate row, before any LCS: with four times the buckets of
+    the posting entries' signature, far fewer unrelated rows pass the shared-token bound.
+    """
+    rows = off.shape[0] - 1
+    wide = np.zeros((rows, _WIDE_WORDS), dtype=np.uint64)
+    for y in range(rows):
+        for p in range(off[y], off[y + 1]):
+            t = tok[p]
+            if t >= 0:
+                b = _wide_bucket(t)
+                wide[y, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    return wide
+
+
 @njit(cache=True, nogil=True)
 def _bucket_tables(query: np.ndarray) -> np.ndarray:
     """For each byte k of a signature and each value v: the query tokens in the buckets v has."""
@@ -114,13 +151,46 @@ def _bucket_tables(query: np.ndarray) -> np.ndarray:
             counts[_bucket(query[p])] += 1
     tables = np.zeros((8, 256), dtype=np.int32)
     for k in range(8):
-        for v in range(1, 256):
-            low = v & (-v)
-            bit = 0
-            while (1 << bit) != low:
-                bit += 1
-            tables[k, v] = tables[k, v & (v - 1)] + counts[8 * k + bit]
+        for bit in range(8):
+            low = 1 << bit
+            for v in range(low, 2 * low):
+                tables[k, v] = tables[k, v - low] + counts[8 * k + bit]
     return tables
+
+
+@njit(cache=True, nogil=True)
+def _popcount(x: np.uint64) -> int:
+    """Set bits of ``x``."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+# Partner lengths up to this many get a precomputed overlap need (longer ones ask ``_reach``).
+_NEED_TABLE = 4096
+_NEVER = 1 << 30
+
+
+@njit(cache=True, nogil=True)
+def _need(m: int, n: int, bar: float) -> int:
+    """The fewest shared tokens with which a length-n row could reach ``bar`` (``_reach``)."""
+    cap = min(m, n)
+    b = max(1, int((bar * (m + n)) // 2) - 1)
+    while b <= cap and not _reach(b, m, n, bar):
+        b += 1
+    return b if b <= cap else _NEVER
+
+
+@njit(cache=True, nogil=True)
+def _needs(m: int, hi: int, bar: float) -> np.ndarray:
+    """``_need(m, n, bar)`` for n in [0, min(hi, _NEED_TABLE)]."""
+    top = min(hi, _NEED_TABLE)
+    need = np.empty(top + 1, dtype=np.int32)
+    need[0] = _NEVER
+    for n in range(1, top + 1):
+        need[n] = _need(m, n, bar)
+    return need
 
 
 @njit(cache=True, nogil=True)
@@ -232,6 +302,22 @@ _LOW = 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True)
+def _doubled(a: np.ndarray, count: int) -> np.ndarray:
+    """``a``'s first ``count`` entries in an int32 array twice that size."""
+    grown = np.empty(2 * count, dtype=np.int32)
+    grown[:count] = a[:count]
+    return grown
+
+
+@njit(cache=True, nogil=True)
+def _grown(
+    count: int, c_row: np.ndarray, c_seen: np.ndarray, c_x: np.ndarray, c_y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four candidate arrays with room for twice ``count`` entries."""
+    return _doubled(c_row, count), _doubled(c_seen, count), _doubled(c_x, count), _doubled(c_y, count)
+
+
+@njit(cache=True, nogil=True)
 def _probe(
     s: np.ndarray,
     bar: float,
@@ -242,7 +328,7 @@ def _probe(
     p_sig: np.ndarray,
     limit: int,
     kept: np.ndarray,
-    tables: np.ndarray,
+    wide: np.ndarray,
     state: np.ndarray,
     stamp: int,
     c_row: np.ndarray,
@@ -252,20 +338,44 @@ def _probe(
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Candidates for a query (sorted tokens ``s``) among the indexed rows y < limit with kept[y].
 
-    Walks the query's prefix; an entry whose row's signature bound (``_shared_bound``) cannot
-    reach ``bar`` is passed over (bitmap filter, from the entry alone), and a row first met at
-    query position i and row position j is admitted only if ``min(m - i, n - j)`` could reach
-    ``bar`` (positional filter). For each candidate k:
-    ``c_seen[k]`` counts the query's copies of the tokens met so far (an upper bound on the
-    shared elements there) and ``c_x[k]``/``c_y[k]`` the positions just past the last one in the
-    query and the row. No shared element can be left before those (it would precede the last
-    token met in the global order, so it was met), so the overlap is at most
-    ``c_seen + min(m - c_x, n - c_y)``. Returns (count, and the four arrays, grown if needed).
+    ``p_off`` has one row of list offsets per level of postings (``build_postings`` output, each
+    level's entries in the shared ``p_*`` arrays); a row is indexed in at most one level.
+
+    Walks the query's prefix. An entry is passed over, from the entry alone, when its row's
+    signature caps the shared tokens below what its length needs to reach ``bar`` (bitmap
+    filter: first the shared signature bits plus the query's tokens that share a bit with
+    another, then, if that passes, ``_shared_bound``). A row first met at query position i and
+    row position j is admitted only if ``min(m - i, n - j)`` could reach ``bar`` (positional
+    filter) and the row's wide signature (``wide[y]``, from ``wide_signatures``) leaves it
+    enough shared tokens. For each candidate k: ``c_seen[k]`` counts the query's copies of the tokens met so
+    far (an upper bound on the shared elements there) and ``c_x[k]``/``c_y[k]`` the positions
+    just past the last one in the query and the row. No shared element can be left before those
+    (it would precede the last token met in the global order, so it was met), so the overlap is
+    at most ``c_seen + min(m - c_x, n - c_y)``. Returns (count, and the four arrays, grown if
+    needed).
     """
     m = s.shape[0]
     count = 0
     lo_len = _window_lo(m, bar)
     mark = np.int64(stamp) << 32
+    q_sig = np.uint64(0)
+    known = 0
+    for p in range(m):
+        if s[p] >= 0:
+            q_sig |= np.uint64(1) << np.uint64(_bucket(s[p]))
+            known += 1
+    spill = known - _popcount(q_sig)  # known tokens beyond the first in their bucket
+    q_wide = np.zeros(_WIDE_WORDS, dtype=np.uint64)
+    for p in range(m):
+        if s[p] >= 0:
+            b = _wide_bucket(s[p])
+            q_wide[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    wide_spill = known
+    for w in range(_WIDE_WORDS):
+        wide_spill -= _popcount(q_wide[w])
+    tables = _bucket_tables(s)
+    need = _needs(m, _window_hi(m, m, bar) if _reach(m, m, m, bar) else 0, bar)
+    top = need.shape[0] - 1
     i = 0
     while i < m:
         r = m - i
@@ -279,50 +389,88 @@ def _probe(
             i += c
             continue
         hi_len = _window_hi(r, m, bar)
-        a = _first_length(p_len, p_off[t], p_off[t + 1], lo_len)
-        z = _first_length(p_len, a, p_off[t + 1], hi_len + 1)
-        for q in range(a, z):
-            n = p_len[q]
-            # The same bound for every entry of a row: failing here, the row is never a candidate.
-            if not _reach(_shared_bound(tables, p_sig[q]), m, n, bar):
-                continue
-            y = p_row[q]
-            if y >= limit or kept[y] == 0:
-                continue
-            st = state[y]
-            if (st >> 32) == stamp:
-                k = st & _LOW
-                if k != _DEAD:
-                    c_seen[k] += c
-                    c_x[k] = i + c
-                    c_y[k] = p_pos[q] + 1
-                continue
-            j = p_pos[q]
-            if not _reach(min(r, n - j), m, n, bar):
-                state[y] = mark | _DEAD
-                continue
-            if count == c_row.shape[0]:
-                size = 2 * count
-                grown = np.empty(size, dtype=np.int32)
-                grown[:count] = c_row
-                c_row = grown
-                grown = np.empty(size, dtype=np.int32)
-                grown[:count] = c_seen
-                c_seen = grown
-                grown = np.empty(size, dtype=np.int32)
-                grown[:count] = c_x
-                c_x = grown
-                grown = np.empty(size, dtype=np.int32)
-                grown[:count] = c_y
-                c_y = grown
-            c_row[count] = y
-            c_seen[count] = c
-            c_x[count] = i + c
-            c_y[count] = j + 1
-            state[y] = mark | count
-            count += 1
+        for level in range(p_off.shape[0]):
+            a = _first_length(p_len, p_off[level, t], p_off[level, t + 1], lo_len)
+            z = _first_length(p_len, a, p_off[level, t + 1], hi_len + 1)
+            for q in range(a, z):
+                n = p_len[q]
+                needed = need[n] if n <= top else _need(m, n, bar)
+                # The same bounds for every entry of a row: failing here, it is never a candidate.
+                sig = p_sig[q]
+                if _popcount(q_sig & sig) + spill < needed:
+                    continue
+                if spill > 0 and _shared_bound(tables, sig) < needed:
+                    continue
+                y = p_row[q]
+                if y >= limit or kept[y] == 0:
+                    continue
+                st = state[y]
+                if (st >> 32) == stamp:
+                    k = st & _LOW
+                    if k != _DEAD:
+                        c_seen[k] += c
+                        c_x[k] = i + c
+                        c_y[k] = p_pos[q] + 1
+                    continue
+                j = p_pos[q]
+                if min(r, n - j) < needed:
+                    state[y] = mark | _DEAD
+                    continue
+                shared = wide_spill
+                for w in range(_WIDE_WORDS):
+                    shared += _popcount(q_wide[w] & wide[y, w])
+                if shared < needed:
+                    state[y] = mark | _DEAD
+                    continue
+                if count == c_row.shape[0]:
+                    c_row, c_seen, c_x, c_y = _grown(count, c_row, c_seen, c_x, c_y)
+                c_row[count] = y
+                c_seen[count] = c
+                c_x[count] = i + c
+                c_y[count] = j + 1
+                state[y] = mark | count
+                count += 1
         i += c
     return count, c_row, c_seen, c_x, c_y
+
+
+@njit(cache=True, nogil=True)
+def _duplicate(f: float, threshold: float, strict: bool) -> bool:
+    """Whether a score makes a duplicate (``>= threshold``, or ``>`` with ``strict``)."""
+    return f > threshold if strict else f >= threshold
+
+
+@njit(cache=True, nogil=True)
+def _best_first(
+    count: int,
+    c_row: np.ndarray,
+    c_seen: np.ndarray,
+    c_x: np.ndarray,
+    c_y: np.ndarray,
+    off: np.ndarray,
+    m: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(order, bounds): candidates by decreasing overlap bound (ties in the order met), and the bounds.
+
+    Verifying the likeliest partners first raises the bar (and finds a duplicate) early, so
+    fewer of the rest need an LCS.
+    """
+    bounds = np.empty(count, dtype=np.int32)
+    starts = np.zeros(m + 2, dtype=np.int64)
+    for k in range(count):
+        y = c_row[k]
+        n = off[y + 1] - off[y]
+        b = min(max(c_seen[k] + min(m - c_x[k], n - c_y[k]), 0), m)
+        bounds[k] = b
+        starts[m - b + 1] += 1
+    for v in range(1, m + 2):
+        starts[v] += starts[v - 1]
+    order = np.empty(count, dtype=np.int64)
+    for k in range(count):
+        v = m - bounds[k]
+        order[starts[v]] = k
+        starts[v] += 1
+    return order, bounds
 
 
 @njit(cache=True, nogil=True)
@@ -340,8 +488,10 @@ def best_matches(
     p_sig: np.ndarray,
     visible_hi: int,
     kept: np.ndarray,
+    wide: np.ndarray,
     settle: bool,
     strict: bool,
+    first_only: bool,
     best: np.ndarray,
     best_id: np.ndarray,
     state: np.ndarray,
@@ -353,12 +503,18 @@ def best_matches(
     """Best exact ROUGE-L of each row j in [q_lo, q_hi) over the kept rows before it.
 
     A pool row y counts for j when ``kept[y]`` is set and ``y < min(j, visible_hi)``, and is
-    found through the postings (which must cover it). ``best[j]``/``best_id[j]`` hold a score
-    already known (or -1.0 / -1) and are raised in place (ties go to the lower id); scores are
-    exact whenever they reach the threshold. With ``settle``, rows are decided in order and
-    ``kept[j]`` is set when j is novel (``best < threshold``, or ``<=`` with ``strict``), so later
-    rows see it. ``state`` (one int64 per row, stamps below ``stamp_base + 1`` on entry; row j
-    stamps ``stamp_base + j - q_lo + 1``) and ``slot`` (one int32 per token id, all -1, left so)
+    found through the postings (which must cover it; ``p_off`` holds one row of offsets per
+    level, as in ``_probe``). ``wide`` holds every row's ``wide_signatures``.
+
+    ``best[j]``/``best_id[j]`` hold a score already known (or -1.0 / -1) and are raised in place
+    (ties go to the lower id); scores are exact whenever they reach the threshold. With
+    ``settle``, rows are decided in order and ``kept[j]`` is set when j is novel (``best <
+    threshold``, or ``<=`` with ``strict``), so later rows see it. With ``first_only``, only
+    novelty counts: a row stops at the first duplicate found (``best[j]`` is then that pair's
+    score, not always the best). Candidates are verified best first (``_best_first``).
+
+    ``state`` (one int64 per row, stamps below ``stamp_base + 1`` on entry; row j stamps
+    ``stamp_base + j - q_lo + 1``) and ``slot`` (one int32 per token id, all -1, left so)
     are this call's private scratch.
 
     The LCS bit masks of a query are built when it first needs one (a long row with no partner
@@ -378,25 +534,27 @@ def best_matches(
         lo_j = off[j]
         hi_j = off[j + 1]
         m = hi_j - lo_j
-        if m > 0:
+        if m > 0 and not (first_only and _duplicate(best[j], threshold, strict)):
             query = tok[lo_j:hi_j]
             s = sorted_tokens(query, rank)
             f_best = best[j]
             y_best = best_id[j]
             bar = max(threshold, f_best)
-            tables = _bucket_tables(query)
             count, c_row, c_seen, c_x, c_y = _probe(
-                s, bar, p_off, p_row, p_len, p_pos, p_sig, min(j, visible_hi), kept, tables, state,
+                s, bar, p_off, p_row, p_len, p_pos, p_sig, min(j, visible_hi), kept, wide, state,
                 stamp, c_row, c_seen, c_x, c_y,
             )  # fmt: skip
             masks = np.zeros((1, 1), dtype=np.uint64)
             distinct = np.empty(0, dtype=np.int32)
             built = False
             too_big = count > 0 and _mask_bytes(s) > mask_budget
-            for k in range(count):
+            order, bounds = _best_first(count, c_row, c_seen, c_x, c_y, off, m)
+            for k in order:
+                if first_only and _duplicate(f_best, threshold, strict):
+                    break
                 y = c_row[k]
                 n = off[y + 1] - off[y]
-                if not _reach(c_seen[k] + min(m - c_x[k], n - c_y[k]), m, n, bar):
+                if not _reach(bounds[k], m, n, bar):
                     continue
                 if too_big:
                     if n != m or not _same_rows(tok, lo_j, tok, off[y], m):
@@ -420,8 +578,7 @@ def best_matches(
             best[j] = f_best
             best_id[j] = y_best
         if settle:
-            novel = best[j] <= threshold if strict else best[j] < threshold
-            kept[j] = 1 if novel else 0
+            kept[j] = 0 if _duplicate(best[j], threshold, strict) else 1
     return verified
 
 
@@ -433,6 +590,7 @@ def pair_join(
     q_hi: int,
     i_tok: np.ndarray,
     i_off: np.ndarray,
+    i_wide: np.ndarray,
     rank: np.ndarray,
     threshold: float,
     strict: bool,
@@ -449,7 +607,8 @@ def pair_join(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (i, j, F) with F >= threshold (> with ``strict``), j in [q_lo, q_hi) of the query rows.
 
-    i indexes the indexed rows (``i_tok``/``i_off``, with postings ``p_*``); with ``self_join``
+    i indexes the indexed rows (``i_tok``/``i_off``, their ``wide_signatures`` ``i_wide``, with
+    postings ``p_*``); with ``self_join``
     the two are the same rows and only i < j is reported. Pairs come sorted by (j, i).
     ``state`` (one int64 per indexed row, all 0) and ``slot`` (one int32 per token id, all -1)
     are private scratch. ``mask_budget`` and ``error`` work as in ``best_matches`` (on an error
@@ -460,6 +619,7 @@ def pair_join(
     out_f = np.empty(16, dtype=np.float64)
     count = 0
     everyone = np.ones(i_off.shape[0] - 1, dtype=np.uint8)
+    levels = p_off.reshape((1, p_off.shape[0]))
     c_row = np.empty(64, dtype=np.int32)
     c_seen = np.empty(64, dtype=np.int32)
     c_x = np.empty(64, dtype=np.int32)
@@ -473,10 +633,9 @@ def pair_join(
         query = q_tok[lo_j:hi_j]
         s = sorted_tokens(query, rank)
         limit = j if self_join else everyone.shape[0]
-        tables = _bucket_tables(query)
         n_cand, c_row, c_seen, c_x, c_y = _probe(
-            s, threshold, p_off, p_row, p_len, p_pos, p_sig, limit, everyone, tables, state, j + 1,
-            c_row, c_seen, c_x, c_y,
+            s, threshold, levels, p_row, p_len, p_pos, p_sig, limit, everyone, i_wide, state,
+            j + 1, c_row, c_seen, c_x, c_y,
         )  # fmt: skip
         masks = np.zeros((1, 1), dtype=np.uint64)
         distinct = np.empty(0, dtype=np.int32)

@@ -61,6 +61,10 @@ def test_decisions_match_exhaustive_scan(
     for r in rejects:
         assert oracle_f(r["nearest"], r["record"]["instruction"]) == r["score"]
     assert (summary.read, summary.kept, summary.pooled) == (len(texts), len(kept), len(pool))
+    # Without rejects a row stops at its first duplicate: the kept records must not change.
+    alone = tmp_path / "alone.jsonl"
+    dedup_file(src, alone, against=[against], rule=rule, backend=backend, workers=2)
+    assert alone.read_bytes() == out.read_bytes()
 
 
 def test_output_is_the_same_for_any_worker_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
