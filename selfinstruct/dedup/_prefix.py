@@ -184,12 +184,16 @@ def _need(m: int, n: int, bar: float) -> int:
 
 @njit(cache=True, nogil=True)
 def _needs(m: int, hi: int, bar: float) -> np.ndarray:
-    """``_need(m, n, bar)`` for n in [0, min(hi, _NEED_TABLE)]."""
+    """``_need(m, n, bar)`` for n in [0, top], top = min(hi, _NEED_TABLE), then a 0 at top + 1.
+
+    The 0 lets a longer row through the first, table-driven test; it is then asked exactly.
+    """
     top = min(hi, _NEED_TABLE)
-    need = np.empty(top + 1, dtype=np.int32)
+    need = np.empty(top + 2, dtype=np.int32)
     need[0] = _NEVER
     for n in range(1, top + 1):
         need[n] = _need(m, n, bar)
+    need[top + 1] = 0
     return need
 
 
@@ -375,7 +379,8 @@ def _probe(
         wide_spill -= _popcount(q_wide[w])
     tables = _bucket_tables(s)
     need = _needs(m, _window_hi(m, m, bar) if _reach(m, m, m, bar) else 0, bar)
-    top = need.shape[0] - 1
+    top = need.shape[0] - 2
+    passing = np.empty(1024, dtype=np.int64)
     i = 0
     while i < m:
         r = m - i
@@ -392,14 +397,32 @@ def _probe(
         for level in range(p_off.shape[0]):
             a = _first_length(p_len, p_off[level, t], p_off[level, t + 1], lo_len)
             z = _first_length(p_len, a, p_off[level, t + 1], hi_len + 1)
+            # Bitmap filter in two passes: a branch-free sweep keeps the entries whose shared
+            # signature bits could do (the same bounds hold for every entry of a row: failing
+            # here, it is never a candidate), then only those are looked at.
+            if passing.shape[0] < z - a:
+                passing = np.empty(2 * (z - a), dtype=np.int64)
+            kept_entries = 0
             for q in range(a, z):
+                passing[kept_entries] = q
+                kept_entries += _popcount(q_sig & p_sig[q]) + spill >= need[min(p_len[q], top + 1)]
+            for e in range(kept_entries):
+                q = passing[e]
                 n = p_len[q]
-                needed = need[n] if n <= top else _need(m, n, bar)
-                # The same bounds for every entry of a row: failing here, it is never a candidate.
                 sig = p_sig[q]
-                if _popcount(q_sig & sig) + spill < needed:
-                    continue
+                if n <= top:
+                    needed = need[n]
+                else:
+                    needed = _need(m, n, bar)
+                    if _popcount(q_sig & sig) + spill < needed:
+                        continue
                 if spill > 0 and _shared_bound(tables, sig) < needed:
+                    continue
+                # Positional filter, before the row's state is read: a row failing it here fails
+                # at every later token too (r only falls, j only rises), and a candidate met
+                # before keeps its earlier, looser bound.
+                j = p_pos[q]
+                if min(r, n - j) < needed:
                     continue
                 y = p_row[q]
                 if y >= limit or kept[y] == 0:
@@ -410,11 +433,7 @@ def _probe(
                     if k != _DEAD:
                         c_seen[k] += c
                         c_x[k] = i + c
-                        c_y[k] = p_pos[q] + 1
-                    continue
-                j = p_pos[q]
-                if min(r, n - j) < needed:
-                    state[y] = mark | _DEAD
+                        c_y[k] = j + 1
                     continue
                 shared = wide_spill
                 for w in range(_WIDE_WORDS):
