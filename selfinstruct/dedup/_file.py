@@ -222,7 +222,7 @@ def _decide(
         )
 
     # Only kept rows are indexed: each settled batch's kept rows join the levels.
-    pool_index = LeveledPostings(postings, vocab_size)
+    pool_index = LeveledPostings(postings, 2 * vocab_size + 1)
     pool_index.add(np.arange(pooled))
     main_scratch: dict[str, Any] = {}
     with Workers(workers) as pool:

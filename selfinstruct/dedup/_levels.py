@@ -23,11 +23,14 @@ Build = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 class LeveledPostings:
-    """Postings of a growing set of rows, in levels (see the module docstring)."""
+    """Postings of a growing set of rows, in levels (see the module docstring).
 
-    def __init__(self, build: Build, vocab_size: int) -> None:
+    ``width`` is the length of the ``p_off`` array ``build`` returns.
+    """
+
+    def __init__(self, build: Build, width: int) -> None:
         self._build = build
-        self._width = vocab_size + 1
+        self._width = width
         self._rows: list[np.ndarray] = []  # row ids of each level, increasing
         self._starts: list[int] = []  # first entry of each level
         self._offsets = np.zeros((0, self._width), dtype=np.int64)

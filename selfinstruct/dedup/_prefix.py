@@ -233,11 +233,14 @@ def build_postings(
     threshold: float,
     rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Posting lists of ``rows`` (int64 row ids) under their prefix tokens, each sorted by (length, row).
+    """Posting lists of ``rows`` (int64 row ids) under their prefix tokens, in two parts per token.
 
-    Returns (p_off, p_row, p_len, p_pos, p_sig): token t's list is entries ``p_off[t]:p_off[t + 1]``,
-    each a row id, its length, the position of t's first copy in the row's sorted tokens and
-    the row's signature (``_signature``). ``rows`` must be in increasing order.
+    Returns (p_off, p_row, p_len, p_pos, p_sig). Token t's list is in two parts, each sorted by
+    (length, row): entries ``p_off[2t]:p_off[2t + 1]`` are the rows whose first copy of t lies
+    within their short prefix (``_short_prefix``), ``p_off[2t + 1]:p_off[2t + 2]`` the others.
+    An entry of the second part can only pair with a longer query (``_probe`` reads it for
+    those alone). Each entry is a row id, its length, the position of t's first copy in the
+    row's sorted tokens and the row's signature (``_signature``). ``rows`` must be increasing.
     """
     vocab = rank.shape[0]
     count = rows.shape[0]
@@ -245,13 +248,13 @@ def build_postings(
     for k in range(count):
         lengths[k] = off[rows[k] + 1] - off[rows[k]]
     order = np.argsort(lengths, kind="mergesort")
-    counts = np.zeros(vocab + 1, dtype=np.int64)
-    # Pass 1: each row's prefix (distinct tokens, first positions) into scratch, and list sizes.
+    counts = np.zeros(2 * vocab + 1, dtype=np.int64)
+    # Pass 1: each row's prefix (distinct tokens, first positions, part) into scratch, and sizes.
     pre_off = np.zeros(count + 1, dtype=np.int64)
     total = 0
     for k in range(count):
         total += prefix_length(lengths[k], threshold)
-    pre_tok = np.empty(total, dtype=np.int32)
+    pre_list = np.empty(total, dtype=np.int64)
     pre_pos = np.empty(total, dtype=np.int32)
     row_sig = np.zeros(count, dtype=np.uint64)
     w = 0
@@ -261,12 +264,13 @@ def build_postings(
             row = tok[off[rows[k]] : off[rows[k] + 1]]
             row_sig[k] = _signature(row)
             s = sorted_tokens(row, rank)
+            short = _short_prefix(lengths[k], threshold)
             for j in range(p):
                 if j > 0 and s[j] == s[j - 1]:
                     continue
-                pre_tok[w] = s[j]
+                pre_list[w] = 2 * np.int64(s[j]) + (0 if j < short else 1)
                 pre_pos[w] = j
-                counts[s[j] + 1] += 1
+                counts[pre_list[w] + 1] += 1
                 w += 1
         pre_off[k + 1] = w
     p_off = np.cumsum(counts)
@@ -279,14 +283,24 @@ def build_postings(
     for i in range(count):
         k = order[i]
         for q in range(pre_off[k], pre_off[k + 1]):
-            t = pre_tok[q]
-            e = fill[t]
+            part = pre_list[q]
+            e = fill[part]
             p_row[e] = rows[k]
             p_len[e] = lengths[k]
             p_pos[e] = pre_pos[q]
             p_sig[e] = row_sig[k]
-            fill[t] = e + 1
+            fill[part] = e + 1
     return p_off, p_row, p_len, p_pos, p_sig
+
+
+@njit(cache=True, nogil=True)
+def _short_prefix(n: int, threshold: float) -> int:
+    """Sorted positions of a length-n row through which any partner of length <= n must pass.
+
+    A partner no longer than the row needs at least ``_need(n, n)`` shared tokens, so the first
+    shared one lies within the first ``n - _need(n, n) + 1`` positions of the row.
+    """
+    return n - _need(n, n, threshold) + 1
 
 
 @njit(cache=True, nogil=True)
@@ -344,6 +358,7 @@ def _probe(
 
     ``p_off`` has one row of list offsets per level of postings (``build_postings`` output, each
     level's entries in the shared ``p_*`` arrays); a row is indexed in at most one level.
+    ``bar`` must be at least the threshold the postings were built with.
 
     Walks the query's prefix. An entry is passed over, from the entry alone, when its row's
     signature caps the shared tokens below what its length needs to reach ``bar`` (bitmap
@@ -381,6 +396,7 @@ def _probe(
     need = _needs(m, _window_hi(m, m, bar) if _reach(m, m, m, bar) else 0, bar)
     top = need.shape[0] - 2
     passing = np.empty(1024, dtype=np.int64)
+    ranges = np.empty((2 * p_off.shape[0], 2), dtype=np.int64)
     i = 0
     while i < m:
         r = m - i
@@ -394,9 +410,22 @@ def _probe(
             i += c
             continue
         hi_len = _window_hi(r, m, bar)
+        # Token t's entries in each level: its short-prefix part for every length in the window,
+        # its other part for the lengths above m alone (see ``build_postings``).
+        spans = 0
         for level in range(p_off.shape[0]):
-            a = _first_length(p_len, p_off[level, t], p_off[level, t + 1], lo_len)
-            z = _first_length(p_len, a, p_off[level, t + 1], hi_len + 1)
+            for part in range(2):
+                first = p_off[level, 2 * t + part]
+                end = p_off[level, 2 * t + part + 1]
+                a = _first_length(p_len, first, end, lo_len if part == 0 else max(lo_len, m + 1))
+                z = _first_length(p_len, a, end, hi_len + 1)
+                if a < z:
+                    ranges[spans, 0] = a
+                    ranges[spans, 1] = z
+                    spans += 1
+        for span in range(spans):
+            a = ranges[span, 0]
+            z = ranges[span, 1]
             # Bitmap filter in two passes: a branch-free sweep keeps the entries whose shared
             # signature bits could do (the same bounds hold for every entry of a row: failing
             # here, it is never a candidate), then only those are looked at.
