@@ -299,7 +299,7 @@ def main() -> int:
             f"for x{high / low:.0f} the pool"
         )
 
-    small = min(args.pools) if args.pools else 100_000
+    small = min(min(args.pools) if args.pools else 100_000, len(corpus))
     found = minhash(corpus[:small])
     print(f"\ndatasketch MinHash LSH on {small:,}: built in {found['build_s']:.1f} s, "
           f"{found['query_ms']:.3f} ms per query, recall {found['recall']:.3f} of "
