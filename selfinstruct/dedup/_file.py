@@ -140,7 +140,7 @@ class _Reader:
 
 
 def _pick_backend(size: int) -> str:
-    """"python" where the plain twin beats loading (or first compiling) Numba, else "auto".
+    """Return "python" where the plain twin beats loading (or first compiling) Numba, else "auto".
 
     Under 64 KB the twin is quicker than importing Numba. Right after an install, with Numba's
     cache still empty, the twin also takes inputs up to 512 KB (a few seconds, where compiling
@@ -162,6 +162,59 @@ def _count_lines(path: Path) -> int:
     return count
 
 
+class _Decisions:
+    """The arrays of pass 2 and the two kernel calls it makes (see the module docstring)."""
+
+    def __init__(self, rows: _Rows, pooled: int, threshold: float, strict: bool, nearest: bool, backend: str):
+        self.rows = rows
+        self.prefix = get_prefix(backend)
+        self.n = n = len(rows)
+        self.tok = np.frombuffer(rows.tokens, dtype=np.int32) if len(rows.tokens) else np.zeros(0, np.int32)
+        self.off = np.frombuffer(rows.offsets, dtype=np.int64)
+        self.vocab_size = max(len(rows.vocab), 1)
+        self.rank = token_rank(self.tok, self.vocab_size)
+        self.threshold, self.strict, self.nearest = threshold, strict, nearest
+        self.kept = np.zeros(max(n, 1), dtype=np.uint8)
+        self.kept[:pooled] = 1
+        self.best = np.full(max(n, 1), -1.0)
+        self.best_id = np.full(max(n, 1), -1, dtype=np.int64)
+        self.error = np.full(1, -1, dtype=np.int64)
+        self.wide = self.prefix.wide_signatures(self.tok, self.off)
+
+    def postings(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Prefix postings of ``rows`` (one level)."""
+        return self.prefix.build_postings(
+            self.tok, self.off, self.rank, self.threshold, rows.astype(np.int64)
+        )
+
+    def check(
+        self, lo: int, hi: int, scratch: dict[str, Any], index: Any, visible_hi: int, settle: bool
+    ) -> None:
+        """``best_matches`` of rows [lo, hi) against ``index`` (rows below ``visible_hi``)."""
+        if "state" not in scratch:
+            scratch["state"] = np.zeros(max(self.n, 1), dtype=np.int64)
+            scratch["slot"] = np.full(self.vocab_size, -1, dtype=np.int32)
+        self.prefix.best_matches(
+            self.tok, self.off, self.rank, self.threshold, lo, hi, *index, visible_hi, self.kept,
+            self.wide, settle, self.strict, not self.nearest, self.best, self.best_id,
+            scratch["state"], lo, scratch["slot"], MASK_BUDGET, self.error,
+        )  # fmt: skip
+
+    def raise_if_failed(self) -> None:
+        """The InputError for a very long text the kernels could not compare, if one was met."""
+        if self.error[0] < 0:
+            return
+        row = int(self.error[0])
+        path, line = self.rows.where(row)
+        length = int(self.off[row + 1] - self.off[row])
+        raise InputError(
+            f"the text has {length:,} tokens and a near-duplicate that is not identical; "
+            f"comparing them exactly needs over {MASK_BUDGET >> 20} MiB (split or drop it)",
+            path=path,
+            line=line,
+        )
+
+
 def _decide(
     rows: _Rows,
     pooled: int,
@@ -178,51 +231,10 @@ def _decide(
     With ``nearest``, a rejected row's best score and row are its nearest kept row's; without,
     a row stops at the first duplicate found (only the kept flags are exact).
     """
-    prefix = get_prefix(backend)
-    n = len(rows)
-    tok = np.frombuffer(rows.tokens, dtype=np.int32) if len(rows.tokens) else np.zeros(0, np.int32)
-    off = np.frombuffer(rows.offsets, dtype=np.int64)
-    vocab_size = max(len(rows.vocab), 1)
-    rank = token_rank(tok, vocab_size)
-    kept = np.zeros(max(n, 1), dtype=np.uint8)
-    kept[:pooled] = 1
-    best = np.full(max(n, 1), -1.0)
-    best_id = np.full(max(n, 1), -1, dtype=np.int64)
-    error = np.full(1, -1, dtype=np.int64)
-    wide = prefix.wide_signatures(tok, off)
-
-    def postings(rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        return prefix.build_postings(tok, off, rank, threshold, rows.astype(np.int64))
-
-    def check(lo: int, hi: int, scratch: dict[str, Any], index: Any, visible_hi: int, settle: bool) -> None:
-        if "state" not in scratch:
-            scratch["state"] = np.zeros(max(n, 1), dtype=np.int64)
-            scratch["slot"] = np.full(vocab_size, -1, dtype=np.int32)
-        prefix.best_matches(
-            tok,
-            off,
-            rank,
-            threshold,
-            lo,
-            hi,
-            *index,
-            visible_hi,
-            kept,
-            wide,
-            settle,
-            strict,
-            not nearest,
-            best,
-            best_id,
-            scratch["state"],
-            lo,
-            scratch["slot"],
-            MASK_BUDGET,
-            error,
-        )
-
+    d = _Decisions(rows, pooled, threshold, strict, nearest, backend)
+    n = d.n
     # Only kept rows are indexed: each settled batch's kept rows join the levels.
-    pool_index = LeveledPostings(postings, 2 * vocab_size + 1)
+    pool_index = LeveledPostings(d.postings, 2 * d.vocab_size + 1)
     pool_index.add(np.arange(pooled))
     main_scratch: dict[str, Any] = {}
     with Workers(workers) as pool:
@@ -231,24 +243,16 @@ def _decide(
             b1 = min(n, b0 + _BATCH)
             if len(pool_index):
                 index = pool_index.arrays()
-                pool.map_chunks(b0, b1, partial(check, index=index, visible_hi=b0, settle=False))
-            if error[0] < 0:
-                batch = postings(np.arange(b0, b1))
-                check(b0, b1, main_scratch, (batch[0].reshape(1, -1), *batch[1:]), n, True)
-                pool_index.add(b0 + np.flatnonzero(kept[b0:b1]))
-            if error[0] >= 0:
-                path, line = rows.where(int(error[0]))
-                length = int(off[error[0] + 1] - off[error[0]])
-                raise InputError(
-                    f"the text has {length:,} tokens and a near-duplicate that is not identical; "
-                    f"comparing them exactly needs over {MASK_BUDGET >> 20} MiB (split or drop it)",
-                    path=path,
-                    line=line,
-                )
+                pool.map_chunks(b0, b1, partial(d.check, index=index, visible_hi=b0, settle=False))
+            if d.error[0] < 0:
+                p_off, *entries = d.postings(np.arange(b0, b1))
+                d.check(b0, b1, main_scratch, (p_off.reshape(1, -1), *entries), n, True)
+                pool_index.add(b0 + np.flatnonzero(d.kept[b0:b1]))
+            d.raise_if_failed()
             if progress is not None:
                 progress("dedup", b1 - pooled, n - pooled)
             b0 = b1
-    return kept[:n], best[:n], best_id[:n]
+    return d.kept[:n], d.best[:n], d.best_id[:n]
 
 
 def dedup_file(
