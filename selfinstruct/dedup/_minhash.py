@@ -2,13 +2,16 @@
 
 Used to verify probable duplicates first (exact mode with ``minhash=True``) and as the only
 candidate source in ``mode="approximate"``. datasketch (and the SciPy it imports) is loaded only
-when an index asks for it, so the default exact path starts fast.
+when an index asks for it, so the default exact path starts fast; it is an extra
+(``pip install "selfinstruct[minhash]"``), as no command uses these modes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from ..errors import ConfigError
 
 __all__ = ["MinHashFinder"]
 
@@ -17,7 +20,13 @@ class MinHashFinder:
     """A MinHash LSH index keyed by row id over each row's set of tokens."""
 
     def __init__(self, *, num_perm: int = 64, threshold: float = 0.5, seed: int = 1) -> None:
-        from datasketch import LeanMinHash, MinHash, MinHashLSH
+        try:
+            from datasketch import LeanMinHash, MinHash, MinHashLSH
+        except ImportError as error:
+            raise ConfigError(
+                "the MinHash modes (minhash=True, mode='approximate') need datasketch: "
+                'pip install "selfinstruct[minhash]"'
+            ) from error
 
         self._minhash_cls = MinHash
         self._lean_cls = LeanMinHash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -303,3 +304,11 @@ def test_cold_cache_starts_on_the_twin_and_switches_with_the_same_answers(
             ready["now"] = True
         assert index.add_if_novel(text, nearest=True) == reference.add_if_novel(text, nearest=True)
     assert index._k is _kernels
+
+
+def test_minhash_modes_without_datasketch_say_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """datasketch is an extra: asking for a MinHash mode without it is a ConfigError naming it."""
+    monkeypatch.setitem(sys.modules, "datasketch", None)  # import datasketch now fails
+    with pytest.raises(ConfigError, match=r"selfinstruct\[minhash\]"):
+        NoveltyIndex(minhash=True)
+    assert NoveltyIndex().add_if_novel("the exact path needs no datasketch").novel
