@@ -316,23 +316,11 @@ def dedup_file(
     if backend == "auto":
         backend = _pick_backend(sum(sizes))
     threads = 1 if backend == "python" else workers or default_workers()
-    tokenize = get_tokenizer(tokenizer, use_stemmer=stemmer)
     reader = _Reader(field, skip_invalid, max_chars)
     stats = ReadStats()
-
-    rows = _Rows()
-    total_lines = sum(_count_lines(path) for path in [*pool_paths, input_path]) if progress else 0
-    done_lines = 0
-    for path in [*pool_paths, input_path]:
-        rows.files.append((len(rows), str(path)))
-        line = 0
-        for line, _, text in reader.records(path, stats):
-            rows.add(tokenize(text), line)
-            if progress is not None and len(rows) % 65536 == 0:
-                progress("read", done_lines + line, total_lines)
-        done_lines += line
-    if progress is not None:
-        progress("read", total_lines, total_lines)
+    rows = _read(
+        [*pool_paths, input_path], reader, get_tokenizer(tokenizer, use_stemmer=stemmer), stats, progress
+    )
     pooled = rows.files[-1][0]
     read = len(rows) - pooled
     kept, best, best_id = _decide(
@@ -357,6 +345,30 @@ def dedup_file(
         seconds=time.perf_counter() - started,
         workers=threads,
     )
+
+
+def _read(
+    paths: list[Path],
+    reader: _Reader,
+    tokenize: Callable[[str], list[str]],
+    stats: ReadStats,
+    progress: ProgressCallback | None,
+) -> _Rows:
+    """Pass 1: every record's tokens, file by file (the input last)."""
+    rows = _Rows()
+    total_lines = sum(_count_lines(path) for path in paths) if progress else 0
+    done_lines = 0
+    for path in paths:
+        rows.files.append((len(rows), str(path)))
+        line = 0
+        for line, _, text in reader.records(path, stats):
+            rows.add(tokenize(text), line)
+            if progress is not None and len(rows) % 65536 == 0:
+                progress("read", done_lines + line, total_lines)
+        done_lines += line
+    if progress is not None:
+        progress("read", total_lines, total_lines)
+    return rows
 
 
 def _write(
