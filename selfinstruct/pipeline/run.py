@@ -30,8 +30,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..dedup import NoveltyIndex
-from ..engine import Engine, EngineConfig, Request, Result, read_journal
-from ..engine.requests import AnswerScope
+from ..engine import Engine, EngineConfig, Request, Result
 from ..errors import STOP_KINDS, ConfigError, InputError, OutputWriteError, one_error
 from ..jsonl import atomic_write, dumps_line
 from ..rundir import open_run_dir
@@ -279,7 +278,6 @@ class _Runner:
             "tasks": Counter(),
         }
         self.errors: Counter[str] = Counter()
-        self.cache: dict[str, Result] = {}
         self.calls = 0
         self.replayed = 0
         self.bootstrap_answers = 0
@@ -291,24 +289,17 @@ class _Runner:
 
     # -- requests --------------------------------------------------------------------------------
 
-    def load_journal(self, path: Path) -> None:
-        """Index every answered request in an earlier journal by key, to replay instead of paying."""
-        if not path.exists():
-            return
-        with self.timings.measure("io"):
-            for result in read_journal(path, AnswerScope.of(self.engine.config)):
-                # The journal keeps answers and the errors that retrying cannot fix; both replay.
-                self.cache[result.key] = result
-
     async def call(self, request: Request, completer: Completer | None = None) -> Result:
-        """One request: from the replayed journal if it was answered before, else through the engine
-        (or ``completer``)."""
-        cached = self.cache.get(request.key)
-        if cached is not None:
-            self.replayed += 1
-            return cached
-        self.calls += 1
+        """One request through the engine (or ``completer``); both replay what their journal holds.
+
+        A replayed result counts as replayed, not as a call or an error: a journaled error was
+        counted by the run that paid for it.
+        """
         result = await (completer or self.engine).complete(request)
+        if result.from_journal:
+            self.replayed += 1
+            return result
+        self.calls += 1
         if result.error is not None:
             self.errors[str(result.error.kind)] += 1
             self.failures_in_row += 1
@@ -321,9 +312,6 @@ class _Runner:
                 )
             return result
         self.failures_in_row = 0
-        if getattr(result, "from_journal", False):
-            self.calls -= 1
-            self.replayed += 1
         return result
 
     def bootstrap_request(self, k: int) -> Request:
@@ -676,8 +664,9 @@ async def generate(
     Args:
         config: the run's settings.
         engine: an open :class:`~selfinstruct.engine.Engine` to share; it should journal to
-            ``config.out_dir / "journal.jsonl"`` so that an interrupted run can resume. When
-            ``None``, an engine is opened from ``engine_config`` with that journal.
+            ``config.out_dir / "journal.jsonl"`` so that an interrupted run can resume (answers
+            replay from the engine's journal, the only one read). When ``None``, an engine is
+            opened from ``engine_config`` with that journal.
         engine_config: an :class:`~selfinstruct.engine.EngineConfig`, used when ``engine`` is None.
         progress: called after each bootstrap answer with a :class:`Progress` snapshot.
         batch: send the classification and instance requests through OpenAI's Batch API (half
@@ -738,7 +727,6 @@ async def generate(
             concurrency=concurrency,
             progress=progress,
         )
-        runner.load_journal(out / JOURNAL_FILE)
         with one_error():  # a full disk under many tasks is one error, not one per task
             _write_started(config, window, engine.config)
             if batch is None:
