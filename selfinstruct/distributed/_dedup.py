@@ -9,6 +9,9 @@ the texts):
 2. **join**: for input blocks ``a <= b`` a task finds every duplicate pair inside ``b`` (``a == b``)
    or between ``a`` and ``b``, and for each pool block ``p`` every pair between ``p`` and ``b``,
    with ``selfinstruct.dedup.similar_pairs`` (the exact index and kernels of the local command).
+   Pool blocks and self-joins start at once; ``a < b`` starts once ``a`` is resolved, with only
+   ``a``'s kept rows: a rejected row rejects nothing, and near-duplicate groups of k rows would
+   otherwise give k (k - 1) / 2 pairs.
 3. **resolve**: as soon as every task ending in block ``b`` is done, the driver decides ``b``'s rows in
    order over those pairs (``_keep_first.resolve``), which is linear in the pairs.
 4. **write**: a task per range re-reads it and renders its kept records and rejects; the driver
@@ -224,28 +227,38 @@ def dedup_file_ray(
         stage_seconds["read"] = time.perf_counter() - mark
         mark = time.perf_counter()
 
-        # Join: tasks grouped by the input block their pairs end in, submitted in input order.
+        # Join: tasks grouped by the input block their pairs end in. Pool blocks and each block with
+        # itself are joined at once; an earlier input block a with a later b only once a is resolved,
+        # and then only a's kept rows (rejected rows never reject), which removes most pairs.
         block_bytes = [_meta(src).block_bytes for src in everything]
         first_input = len(pool)
         by_block: list[list[Any]] = [[] for _ in sources]
+        remaining: dict[int, int] = {}
         stats_refs: dict[Any, int] = {}
         shuffled = 0
+
+        def submit(k: int, b: int, left_rows: np.ndarray | None) -> None:
+            nonlocal shuffled
+            left, right = everything[k], everything[b]
+            other = None if k == b else right.tokens
+            pairs_ref, stats_ref = remote.join.remote(
+                left.tokens, left.offset, k, other, right.offset, b, options, left_rows
+            )
+            by_block[b - first_input].append((pairs_ref, stats_ref))
+            stats_refs[stats_ref] = b - first_input
+            pending.append(stats_ref)
+            shuffled += block_bytes[k] + (0 if k == b else block_bytes[b])
+            shuffled += 0 if left_rows is None else left_rows.nbytes
+
+        pending: list[Any] = []
         for b, right in enumerate(sources, start=first_input):
-            if _meta(right).rows == 0:
-                continue
-            # Every pool block and every input block up to b (pool blocks are never right-hand sides).
-            for k in [k for k in range(b + 1) if _meta(everything[k]).rows]:
-                left = everything[k]
-                other = None if k == b else right.tokens
-                pairs_ref, stats_ref = remote.join.remote(
-                    left.tokens, left.offset, k, other, right.offset, b, options
-                )
-                by_block[b - first_input].append((pairs_ref, stats_ref))
-                stats_refs[stats_ref] = b - first_input
-                shuffled += block_bytes[k] + (0 if k == b else block_bytes[b])
-        joins_total = len(stats_refs)
+            lefts = [k for k in range(b + 1) if _meta(everything[k]).rows] if _meta(right).rows else []
+            remaining[b - first_input] = len(lefts)
+            for k in lefts:
+                if k < first_input or k == b:
+                    submit(k, b, None)
+        joins_total = sum(remaining.values())
         joins: list[JoinStats] = []
-        remaining = {b: len(tasks) for b, tasks in enumerate(by_block)}
         kept = bytearray(b"\x01") * total_rows
         pairs_found = 0
         rows_joined = 0
@@ -260,7 +273,6 @@ def dedup_file_ray(
             if rejects is not None:
                 rej = stack.enter_context(atomic_write(rejects))
             written = 0
-            pending = list(stats_refs)
             while written < len(sources):
                 # Resolve every block whose joins are all done, in input order.
                 while len(renders) < len(sources) and remaining[len(renders)] == 0:
@@ -281,6 +293,15 @@ def dedup_file_ray(
                     )
                     shuffled += mask.nbytes + rejected.rows.nbytes * 4
                     by_block[b] = []
+                    kept_rows = np.flatnonzero(mask).astype(np.int64)
+                    for later in range(b + 1, len(sources)):
+                        if not _meta(sources[later]).rows:
+                            continue
+                        if len(kept_rows):
+                            submit(first_input + b, first_input + later, kept_rows)
+                        else:  # nothing kept here: no pair can end in a later block
+                            remaining[later] -= 1
+                            joins_total -= 1
                 # Then wait for the next join to finish or the next block's lines to be ready.
                 waitables = [*pending, *([renders[written]] if written < len(renders) else [])]
                 ready, _ = ray.wait(waitables, num_returns=1)
@@ -292,7 +313,7 @@ def dedup_file_ray(
                         pairs_found += stats.pairs
                         remaining[stats_refs[ref]] -= 1
                         report("join", len(joins), joins_total, rows_joined, pairs_found)
-                        if not pending:
+                        if len(joins) == joins_total:
                             stage_seconds["join"] = time.perf_counter() - mark
                             mark = time.perf_counter()
                         continue
@@ -303,7 +324,8 @@ def dedup_file_ray(
                     if rej is not None:
                         rej.write(reject_lines)
                     written += 1
-                    report("join" if pending else "write", written, len(sources), rows_joined, pairs_found)
+                    stage = "join" if len(joins) < joins_total else "write"
+                    report(stage, written, len(sources), rows_joined, pairs_found)
         stage_seconds["write"] = time.perf_counter() - mark
         stage_seconds["resolve"] = resolve_seconds
     seconds = time.perf_counter() - started

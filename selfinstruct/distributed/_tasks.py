@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "join_task",
     "read_task",
     "render_task",
+    "subset",
 ]
 
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # left ids (int64), right ids (int64), scores (float64)
@@ -83,9 +84,16 @@ def join_task(
     right_offset: int,
     right_block: int,
     options: JoinOptions,
+    left_rows: np.ndarray | None = None,
 ) -> tuple[Pairs, JoinStats]:
-    """Every duplicate pair inside ``left`` (no ``right``) or across the two, in global row ids."""
+    """Every duplicate pair inside ``left`` (no ``right``) or across the two, in global row ids.
+
+    With ``left_rows`` (ascending row indices of ``left``: its kept rows, once decided), only those
+    rows of ``left`` are joined: a rejected row never rejects a later one, so no answer changes.
+    """
     started = time.perf_counter()
+    if left_rows is not None:
+        left = subset(left, left_rows)
     # One thread: Ray runs one task per CPU, so the cores are already shared out.
     found = similar_pairs(
         left,
@@ -99,7 +107,8 @@ def join_task(
     count = len(found)
     if count:
         table = np.asarray(found, dtype=np.float64)
-        lefts = table[:, 0].astype(np.int64) + left_offset
+        lefts = table[:, 0].astype(np.int64)
+        lefts = (lefts if left_rows is None else left_rows[lefts]) + left_offset
         rights = table[:, 1].astype(np.int64) + (left_offset if right is None else right_offset)
         scores = np.ascontiguousarray(table[:, 2])
     else:
@@ -116,6 +125,18 @@ def join_task(
         pid=os.getpid(),
     )
     return (lefts, rights, scores), stats
+
+
+def subset(block: TokenBlock, rows: np.ndarray) -> TokenBlock:
+    """The rows ``rows`` (ascending indices) of ``block``, as a block of their own (same vocabulary)."""
+    offsets = block.offsets
+    lengths = offsets[rows + 1] - offsets[rows]
+    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    # Position p of the new tokens comes from p + (old start - new start) of its row.
+    shift = np.repeat(offsets[rows] - bounds[:-1], lengths)
+    tokens = block.tokens[np.arange(bounds[-1], dtype=np.int64) + shift]
+    return replace(block, tokens=tokens, offsets=bounds)
 
 
 def render_task(
