@@ -44,8 +44,8 @@ from ._tasks import JoinOptions, JoinStats, count_task, join_task, read_task, re
 
 __all__ = ["RayDedupProgress", "RayDedupResult", "dedup_file_ray"]
 
-_MAX_BLOCK_BYTES = 256 << 20  # a block's texts and index stay well inside one worker's memory
 _MIN_BLOCK_BYTES = 1 << 20  # below this a block's fixed costs outweigh what splitting gains
+_TARGET_BLOCK_BYTES = 8 << 20  # ~60k instruction-sized lines: a 1M-line file is 18 blocks
 _RETRIES = 5
 STAGES = ("read", "join", "resolve", "write")
 
@@ -116,9 +116,11 @@ class _Source:
 
 
 def _default_blocks(cpus: int, size: int) -> int:
-    # n blocks give n * n / 2 units of join work (a self-join is half a cross join): n = sqrt(2 * cpus)
-    # makes exactly one unit per CPU, and each block is built as an index n times, not more.
-    wanted = max(1, round(math.sqrt(2 * cpus)), math.ceil(size / _MAX_BLOCK_BYTES))
+    # At least sqrt(2 * cpus) blocks, so the joins that start at once (each block with itself)
+    # keep every CPU busy; and blocks of at most _TARGET_BLOCK_BYTES: a self-join finds every
+    # pair inside its block (near-duplicate groups of k rows give k (k - 1) / 2), while joins
+    # across blocks only read the kept rows of the earlier one.
+    wanted = max(1, round(math.sqrt(2 * cpus)), math.ceil(size / _TARGET_BLOCK_BYTES))
     return max(1, min(wanted, math.ceil(size / _MIN_BLOCK_BYTES)))
 
 
