@@ -17,6 +17,7 @@ import orjson
 from .errors import InputError, OutputWriteError, is_full_disk
 
 __all__ = [
+    "UTF8_BOM",
     "ReadStats",
     "atomic_write",
     "check_input_file",
@@ -28,7 +29,7 @@ __all__ = [
     "write_jsonl",
 ]
 
-_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"  # what Windows editors put first in a "UTF-8" file
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -122,8 +123,8 @@ def iter_jsonl(
         raise InputError(f"cannot read it ({denied.strerror})", path=path) from None
     with handle:
         for number, raw in enumerate(handle, start=1):
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]  # what Windows editors put first in a "UTF-8" file
+            if number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM) :]
             if not raw.strip():
                 continue
             try:

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from ..errors import InputError
-from ..jsonl import describe_bad_line, missing_or_null
+from ..jsonl import UTF8_BOM, describe_bad_line, missing_or_null
 
 __all__ = [
     "Block",
@@ -126,6 +126,8 @@ def iter_range(span: Range) -> Iterator[tuple[int, Any, str | None]]:
         raw = data[position:stop]
         position = stop
         number += 1
+        if number == 1 and span.start == 0 and raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM) :]  # skipped as the local reader skips it
         if not raw.strip():
             continue
         try:

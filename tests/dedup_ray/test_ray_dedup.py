@@ -63,6 +63,16 @@ def same_as_local(
     return result
 
 
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_a_byte_order_mark_is_skipped_as_locally(tmp_path: Path, blocks: int) -> None:
+    """A file saved with a UTF-8 byte-order mark gives the local command's outputs."""
+    plain = write_records(tmp_path / "plain.jsonl", TEXTS)
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    result = same_as_local(tmp_path, marked, blocks=blocks)
+    assert result.read == len(TEXTS)
+
+
 @pytest.mark.parametrize("blocks", [1, 2, 3, 9])
 def test_same_output_as_local_with_a_pool(tmp_path: Path, blocks: int) -> None:
     """Kept lines and rejects (nearest in the pool or the input) equal the local command's."""
