@@ -19,9 +19,11 @@ tokens, Zipf topic words, 15% near-duplicates of earlier items), written as JSON
   verification. Time, and recall / precision of its dropped rows against the exact answer;
 * a per-task cost model: ``join_task`` (the function the Ray workers run) timed on one thread for
   blocks of several sizes, fitted as ``t = c0 + c1 (l + r) + c2 w`` (w = l r across blocks,
-  l (l - 1) / 2 inside one), checked against the tasks of the Ray run, and used with the measured
-  read cost, Ray's per-task overhead and the driver's serial part (resolve + writing) to project
-  the wall time on 8, 32 and 128 workers.
+  l (l - 1) / 2 inside one; a cross join's l is the earlier block's kept rows), checked against
+  the tasks of the Ray run, and used with the measured read cost, Ray's per-task overhead, pair
+  densities and the driver's serial part (resolve in input order + writing) in an event
+  simulation of the command's schedule (self-joins at once, a block's cross joins once it is
+  resolved; default block count) to project the wall time on 2, 8, 32 and 128 workers.
 
 What a 2-core machine can show: Ray's fixed and per-task overhead against the local command on the
 same cores, that the output is identical, the per-task cost curve and the serial share. What it
@@ -33,6 +35,7 @@ are a model from measured parts, not a measurement.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import math
 import os
@@ -42,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,7 @@ sys.path.insert(0, str(HERE))
 from dedup_corpus import generate  # noqa: E402
 
 from selfinstruct.dedup import tokenize, tokenize_block  # noqa: E402
+from selfinstruct.distributed._dedup import _default_blocks as default_blocks  # noqa: E402
 from selfinstruct.distributed._tasks import JoinOptions, join_task  # noqa: E402
 
 OPTIONS = JoinOptions(threshold=0.7, rule="paper", tokenizer="rouge", stemmer=False)
@@ -178,43 +183,81 @@ def predict(coef: np.ndarray, left: int, right: int | None) -> float:
     return float(coef[0] + coef[1] * (left + (right or 0)) + coef[2] * work(left, right))
 
 
-def makespan(durations: list[float], workers: int) -> float:
-    """Longest-first greedy schedule of the tasks on ``workers`` (what Ray's queue approaches)."""
-    loads = [0.0] * workers
-    for seconds in sorted(durations, reverse=True):
-        k = loads.index(min(loads))
-        loads[k] += seconds
-    return max(loads)
+@dataclass(frozen=True)
+class Shape:
+    """What the projection scales from the measured run (per row and per pair, on this corpus)."""
+
+    bytes_per_row: float
+    kept_share: float  # rows an earlier block passes to a cross join
+    self_density: float  # pairs found per row pair compared inside a block
+    cross_density: float  # pairs found per (kept row, row) compared across blocks
+    resolve_per_pair: float  # driver seconds
+    write_tail: float  # seconds after the last resolve (the last block's lines), per block of the run
+
+
+def schedule(n: int, self_s: float, cross_s: float, workers: int, resolve_s: float) -> float:
+    """Finish time of the join stage on ``workers``: an event simulation of the kept-only schedule.
+
+    Each block's self-join is queued at once; the driver resolves blocks in input order once all
+    their joins are done (``resolve_s`` each, on one thread), and resolving block a queues its cross
+    joins with every later block. Workers take queued tasks first come, first served (Ray's queue).
+    """
+    remaining = [b + 1 for b in range(n)]  # the self-join and one cross join per earlier block
+    queue: list[tuple[float, int, float, int]] = [(0.0, b, self_s, b) for b in range(n)]  # FIFO
+    heapq.heapify(queue)
+    running: list[tuple[float, int]] = []
+    idle, now, driver, resolved, order = workers, 0.0, 0.0, 0, n
+    while queue or running:
+        while idle and queue and queue[0][0] <= now:
+            _, _, seconds, block = heapq.heappop(queue)
+            heapq.heappush(running, (now + seconds, block))
+            idle -= 1
+        next_ready = queue[0][0] if queue and idle else math.inf
+        if next_ready < (running[0][0] if running else math.inf):
+            now = next_ready  # a worker is idle until the next resolve queues work
+            continue
+        now, block = heapq.heappop(running)
+        idle += 1
+        remaining[block] -= 1
+        while resolved < n and remaining[resolved] == 0:
+            driver = max(driver, now) + resolve_s
+            for later in range(resolved + 1, n):
+                heapq.heappush(queue, (driver, order, cross_s, later))
+                order += 1
+            resolved += 1
+    return max(now, driver)
 
 
 def project(
-    coef: np.ndarray, rows: int, workers: int, read_cpu: float, per_task: float, driver: dict[str, float]
+    coef: np.ndarray, rows: int, workers: int, read_cpu: float, per_task: float, shape: Shape
 ) -> dict[str, float]:
-    """Wall time of a dedup of ``rows`` on ``workers`` with the default block count (sqrt(2 W)).
+    """Wall time of a dedup of ``rows`` on ``workers`` with the command's default block count.
 
-    The driver resolves each block as its joins finish, and a task renders its lines, so both hide
-    behind the joins except for the last block (``tail``: the measured resolve and write tail scaled
-    to one block of ``n``); but the driver resolves on one thread, so the run is never shorter than
-    the whole resolve (``floor``). Its own writing (appending rendered bytes) is left out.
+    Self-joins compare every row pair of a block, cross joins the earlier block's kept rows with
+    every row of the later one (task times from the fitted model); the pairs they find (densities
+    measured in the run) set the driver's resolve time. Reading spreads over the workers; the
+    write tail is the measured one, scaled to one block.
     """
-    n = max(1, round(math.sqrt(2 * workers)))
+    n = default_blocks(workers, round(rows * shape.bytes_per_row))
     size = math.ceil(rows / n)
-    tasks = [predict(coef, size, None)] * n + [predict(coef, size, size)] * (n * (n - 1) // 2)
-    joins = makespan(tasks, workers)
+    kept = max(1, round(size * shape.kept_share))
+    self_s, cross_s = predict(coef, size, None), predict(coef, kept, size)
+    inside = n * shape.self_density * size * (size - 1) / 2
+    pairs = inside + (n * (n - 1) / 2) * shape.cross_density * kept * size
+    resolve_s = pairs * shape.resolve_per_pair / n
+    joins = schedule(n, self_s, cross_s, workers, resolve_s)
+    tasks = n + n * (n - 1) // 2
     read = read_cpu / workers
-    scheduling = (len(tasks) + 3 * n) * per_task  # join, count, read and render tasks, driver-side
-    floor = driver["resolve"]
-    tail = (driver["resolve"] + driver["write"] * driver["blocks"]) / n
-    total = read + scheduling + max(joins + tail, floor)
+    scheduling = (tasks + 3 * n) * per_task  # join, count, read and render tasks, driver-side
     return {
         "blocks": n,
-        "tasks": len(tasks),
+        "tasks": tasks,
         "read": read,
         "join": joins,
-        "join_cpu": sum(tasks),
+        "join_cpu": n * self_s + (tasks - n) * cross_s,
+        "pairs": pairs,
         "scheduling": scheduling,
-        "driver": max(tail, floor - joins),
-        "total": total,
+        "total": read + scheduling + joins + shape.write_tail,
     }
 
 
@@ -247,7 +290,8 @@ def main() -> int:
         src = work_dir / "in.jsonl"
         src.write_bytes(b"".join(orjson.dumps({"id": i, "instruction": t}) + b"\n"
                                  for i, t in enumerate(texts)))  # fmt: skip
-        print(f"file: {src.stat().st_size / 1e6:.1f} MB JSONL")
+        file_bytes = src.stat().st_size
+        print(f"file: {file_bytes / 1e6:.1f} MB JSONL")
         warm = work_dir / "warm.jsonl"
         head = src.read_bytes()[: 2 << 20]
         warm.write_bytes(head[: head.rfind(b"\n") + 1])
@@ -286,7 +330,10 @@ def main() -> int:
         print(f"  pairs found {ray['pairs']:,}; bytes shuffled {ray['bytes_shuffled'] / 1e6:.1f} MB "
               f"({ray['bytes_shuffled'] / src.stat().st_size:.2f}x the input); join task CPU "
               f"{join_cpu:.1f} s in {len(joins)} tasks")  # fmt: skip
-        for j in sorted(joins, key=lambda j: (j["right_block"], j["left_block"])):
+        ordered = sorted(joins, key=lambda j: (j["right_block"], j["left_block"]))
+        if len(ordered) > 12:
+            print(f"    (the first 12 of {len(ordered)})")
+        for j in ordered[:12]:
             print(f"    join {j['left_block']}x{j['right_block']}: {j['left_rows']:,} x {j['right_rows']:,} "
                   f"rows, {j['pairs']:,} pairs, {j['seconds']:.1f} s")  # fmt: skip
 
@@ -329,28 +376,30 @@ def main() -> int:
     seconds = ray["stage_seconds"]
     resolve_share = seconds["resolve"] / (seconds["resolve"] + join_cpu + read_cpu)
     print(f"\nkeep-first pass: {resolve_share:.1%} of the work (resolve / (resolve + join CPU + read CPU))")
-    for rows in [args.lines, *args.project_lines]:
-        # Reading and writing grow with the rows; the pairs (so the driver's resolve) with their square
-        # on this corpus (a near-duplicate group of k rows has k (k - 1) / 2 pairs).
-        grow = rows / args.lines
-        # The write stage is the tail after the last join: the last block's render task and its lines.
-        driver = {
-            "resolve": seconds["resolve"] * grow**2,
-            "write": seconds["write"] * grow,
-            "blocks": ray["blocks"],
-        }
-        pairs = ray["pairs"] * grow**2 / 1e6
-        print(f"\nprojection for {rows:,} lines (cluster up, no start-up; read {read_cpu * grow:.1f} "
-              f"CPU-s over the workers; about {pairs:,.0f}M pairs, resolved by the driver in "
-              f"{driver['resolve']:.1f} s on one thread; 'driver': what it adds to the joins):")  # fmt: skip
-        one = project(coef, rows, 1, read_cpu * grow, per_task, driver)["total"]
+    self_joins = [j for j in joins if j["left_block"] == j["right_block"]]
+    cross_joins = [j for j in joins if j["left_block"] != j["right_block"]]
+    shape = Shape(
+        bytes_per_row=file_bytes / args.lines,
+        kept_share=local["kept"] / args.lines,
+        self_density=sum(j["pairs"] for j in self_joins)
+        / max(1, sum(work(j["left_rows"], None) for j in self_joins)),
+        cross_density=sum(j["pairs"] for j in cross_joins)
+        / max(1, sum(work(j["left_rows"], j["right_rows"]) for j in cross_joins)),
+        resolve_per_pair=seconds["resolve"] / max(1, ray["pairs"]),
+        write_tail=seconds["write"] / max(1, ray["blocks"]),
+    )
+    for rows in dict.fromkeys([args.lines, *args.project_lines]):
+        # Reading grows with the rows; pair densities are this run's (they rise with the corpus on
+        # this generator, whose near-duplicate groups grow with it: a projection, not a bound).
+        print(f"\nprojection for {rows:,} lines (cluster up, no start-up; read "
+              f"{read_cpu * rows / args.lines:.1f} CPU-s over the workers):")  # fmt: skip
+        one = project(coef, rows, 1, read_cpu * rows / args.lines, per_task, shape)["total"]
         for workers in args.workers:
-            p = project(coef, rows, workers, read_cpu * grow, per_task, driver)
+            p = project(coef, rows, workers, read_cpu * rows / args.lines, per_task, shape)
             joined = f"join {p['join']:.1f} of {p['join_cpu']:.0f} CPU-s in {p['tasks']} tasks"
             print(f"  {workers:>4} workers: {p['total']:7.1f} s (read {p['read']:.1f}, {joined} on "
-                  f"{p['blocks']} blocks, scheduling {p['scheduling']:.2f}, driver {p['driver']:.1f}); "
-                  f"speed-up vs 1 worker {one / p['total']:.1f}x, "
-                  f"driver share {p['driver'] / p['total']:.0%}")  # fmt: skip
+                  f"{p['blocks']} blocks, {p['pairs'] / 1e6:.1f}M pairs, scheduling "
+                  f"{p['scheduling']:.2f}); speed-up vs 1 worker {one / p['total']:.1f}x")  # fmt: skip
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
