@@ -532,6 +532,12 @@ class _Runner:
 
     # -- output ----------------------------------------------------------------------------------
 
+    def status(self) -> str:
+        """How the run ended: "stopped: ...", "exhausted" (short of the target) or "complete"."""
+        if self.stopped is not None:
+            return self.stopped
+        return "exhausted" if len(self.pool) < self.config.num_instructions else "complete"
+
     def write_outputs(self, status: str) -> RunSummary:
         out = self.config.out_dir
         tasks = [a for a in self.accepted if a.instances]
@@ -649,6 +655,43 @@ def _write_started(config: RunConfig, window: int, engine: EngineConfig) -> None
         handle.write(orjson.dumps(record))
 
 
+def _load_inputs(
+    config: RunConfig,
+) -> tuple[list[SeedTask], list[ClassificationExample], list[SeedTask]]:
+    """The seed tasks, classification examples and instance demos (read before anything is opened)."""
+    classification_examples = (
+        []
+        if config.classification_only
+        else load_classification_examples(config.classification_examples_path)
+    )
+    return (
+        load_seed_tasks(config.seeds_path),
+        classification_examples,
+        load_instance_examples(config.instance_examples_path),
+    )
+
+
+def _new_runner(
+    config: RunConfig,
+    engine: Engine,
+    inputs: tuple[list[SeedTask], list[ClassificationExample], list[SeedTask]],
+    progress: Callable[[Progress], None] | None,
+) -> _Runner:
+    """A runner over ``inputs`` (``_load_inputs``) with its concurrency and window settled."""
+    seeds, classification_examples, instance_demos = inputs
+    concurrency = config.concurrency or engine.config.concurrency
+    return _Runner(
+        config,
+        engine,
+        seeds=seeds,
+        classification_examples=classification_examples,
+        instance_demos=instance_demos,
+        window=config.window or _recorded_window(config.out_dir) or max(2, concurrency // 8),
+        concurrency=concurrency,
+        progress=progress,
+    )
+
+
 async def generate(
     config: RunConfig,
     *,
@@ -689,13 +732,7 @@ async def generate(
             (a larger ``num_instructions`` is fine: it resumes); pass ``new_run=True`` to replace it.
         OutputBusyError: another process is writing ``out_dir``.
     """
-    seeds = load_seed_tasks(config.seeds_path)
-    classification_examples = (
-        []
-        if config.classification_only
-        else load_classification_examples(config.classification_examples_path)
-    )
-    instance_demos = load_instance_examples(config.instance_examples_path)
+    inputs = _load_inputs(config)
     out = config.out_dir
     async with AsyncExitStack() as stack:
         engine_settings = engine.config if engine is not None else engine_config
@@ -714,33 +751,16 @@ async def generate(
         )
         if engine is None:
             engine = await stack.enter_async_context(Engine(engine_settings, journal=out / JOURNAL_FILE))
-        engine_concurrency = engine.config.concurrency
-        concurrency = config.concurrency or engine_concurrency
-        window = config.window or _recorded_window(out) or max(2, concurrency // 8)
-        runner = _Runner(
-            config,
-            engine,
-            seeds=seeds,
-            classification_examples=classification_examples,
-            instance_demos=instance_demos,
-            window=window,
-            concurrency=concurrency,
-            progress=progress,
-        )
+        runner = _new_runner(config, engine, inputs, progress)
+        window = runner.window
         with one_error():  # a full disk under many tasks is one error, not one per task
             _write_started(config, window, engine.config)
             if batch is None:
                 await runner.run()
             else:
                 await _run_with_batches(runner, engine, batch, batch_progress)
-        if runner.stopped is not None:
-            status = runner.stopped
-        elif len(runner.pool) < config.num_instructions:
-            status = "exhausted"
-        else:
-            status = "complete"
         try:
-            return runner.write_outputs(status)
+            return runner.write_outputs(runner.status())
         except OutputWriteError as error:
             answers = len(engine.journal) if engine.journal is not None else 0
             raise error.saving(
