@@ -30,6 +30,11 @@ def fmeasure(lcs: int, m: int, n: int) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _popcount(x: int | np.unsignedinteger) -> int:
+    """Set bits of ``x``."""
+    return int(x).bit_count()
+
+
 def _masks(query: list[int]) -> dict[int, int]:
     masks: dict[int, int] = {}
     for position, token in enumerate(query):

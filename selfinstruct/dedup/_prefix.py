@@ -63,6 +63,7 @@ fmeasure = _lcs.fmeasure
 _reach = _lcs._reach
 _window_lo = _lcs._window_lo
 _window_hi = _lcs._window_hi
+_popcount = _lcs._popcount
 
 
 @njit(cache=True, nogil=True)
@@ -156,15 +157,6 @@ def _bucket_tables(query: np.ndarray) -> np.ndarray:
             for v in range(low, 2 * low):
                 tables[k, v] = tables[k, v - low] + counts[8 * k + bit]
     return tables
-
-
-@njit(cache=True, nogil=True)
-def _popcount(x: np.uint64) -> int:
-    """Set bits of ``x``."""
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 # Partner lengths up to this many get a precomputed overlap need (longer ones ask ``_reach``).

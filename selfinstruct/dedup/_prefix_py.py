@@ -35,11 +35,6 @@ def _shared_bound(tables: list[tuple[int, int]], sig: Any) -> int:  # noqa: F811
     return sum(count for bit, count in tables if bits & bit)
 
 
-def _popcount(x: Any) -> int:  # noqa: F811
-    """Set bits of ``x``."""
-    return int(x).bit_count()
-
-
 def sorted_tokens(tokens: Any, rank: Any) -> Any:  # noqa: F811
     """``tokens`` in the global order (ascending rank; -1, unknown, first), copies adjacent."""
     ids = tokens.tolist()
