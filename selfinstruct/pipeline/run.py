@@ -13,9 +13,7 @@ by request key, never paying twice for a call that was answered before, and goes
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -34,9 +32,9 @@ from ..engine import Engine, EngineConfig, Request, Result
 from ..errors import STOP_KINDS, ConfigError, InputError, OutputWriteError, one_error
 from ..jsonl import atomic_write, dumps_line
 from ..rundir import open_run_dir
-from . import prompts
 from .filters import InstructionFilter, filter_instances
 from .parse import parse_instances, parse_instructions, parse_yes_no
+from .requests import RequestBuilder
 from .seeds import (
     ClassificationExample,
     Instance,
@@ -217,11 +215,6 @@ class Completer(Protocol):
     async def complete(self, request: Request) -> Result: ...
 
 
-def _stable_int(*parts: object) -> int:
-    digest = hashlib.blake2b("\x00".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
 class _Runner:
     def __init__(
         self,
@@ -251,15 +244,7 @@ class _Runner:
                 "classification-only mode needs classification seed tasks", path=config.seeds_path
             )
         self.seed_texts = [s.instruction for s in self.seeds]
-        examples = list(classification_examples)
-        if config.compact_prompts:
-            yes = [e for e in examples if e.is_classification][:4]
-            no = [e for e in examples if not e.is_classification][:4]
-            examples = [e for pair in zip(yes, no, strict=False) for e in pair]
-        self.classification_examples = examples
-        self.demos_clf = [d for d in instance_demos if d.is_classification]
-        self.demos_plain = [d for d in instance_demos if not d.is_classification]
-        self.demos_per_prompt = 2 if config.compact_prompts else 3
+        self.requests = RequestBuilder(config, self.seed_texts, classification_examples, instance_demos)
         self.filter = InstructionFilter(ascii_start=config.tokenizer != "unicode")
         self.index = NoveltyIndex(threshold=config.threshold, tokenizer=config.tokenizer, rule=config.rule)
         self.seed_index = NoveltyIndex(
@@ -313,63 +298,6 @@ class _Runner:
             return result
         self.failures_in_row = 0
         return result
-
-    def bootstrap_request(self, k: int) -> Request:
-        config = self.config
-        rng = random.Random(_stable_int(config.seed, "bootstrap", k))
-        machine = rng.sample(self.pool, min(config.machine_instructions, len(self.pool)))
-        rest = config.prompt_instructions - len(machine)
-        demos = machine + rng.sample(self.seed_texts, min(rest, len(self.seed_texts)))
-        rng.shuffle(demos)
-        params = prompts.bootstrap_params(chat=config.chat, compact=config.compact_prompts)
-        meta = {"stage": "bootstrap", "seq": k, "demos": demos}
-        if config.chat:
-            messages = prompts.bootstrap_messages(
-                demos, classification_only=config.classification_only, compact=config.compact_prompts
-            )
-            return Request(messages=messages, params=params, meta=meta)
-        prompt = prompts.bootstrap_prompt(demos, classification_only=config.classification_only)
-        return Request(prompt=prompt, params=params, meta=meta)
-
-    def classify_request(self, instruction: str) -> Request:
-        params = prompts.classify_params(chat=self.config.chat)
-        meta = {"stage": "classify", "instruction": instruction}
-        if self.config.chat:
-            messages = prompts.classify_messages(self.classification_examples, instruction)
-            return Request(messages=messages, params=params, meta=meta)
-        return Request(
-            prompt=prompts.classify_prompt(self.classification_examples, instruction),
-            params=params,
-            meta=meta,
-        )
-
-    def instance_request(self, instruction: str, is_classification: bool) -> Request:
-        config = self.config
-        pool = self.demos_clf if is_classification else self.demos_plain
-        if config.compact_prompts:
-            # The same demos for every task of a kind: the prompts then share all but their last
-            # line, and a local server's prompt cache evaluates that prefix once per slot.
-            demos = pool[: self.demos_per_prompt]
-        else:
-            rng = random.Random(_stable_int(config.seed, "instances", instruction))
-            demos = rng.sample(pool, min(self.demos_per_prompt, len(pool)))
-        params = prompts.instance_params(
-            chat=config.chat,
-            is_classification=is_classification,
-            max_instances=config.instances_per_task,
-            compact=config.compact_prompts,
-        )
-        meta = {"stage": "instances", "instruction": instruction, "is_classification": is_classification}
-        if config.chat:
-            messages = prompts.instance_messages(
-                demos,
-                instruction,
-                is_classification=is_classification,
-                max_instances=config.instances_per_task,
-            )
-            return Request(messages=messages, params=params, meta=meta)
-        prompt = prompts.instance_prompt(demos, instruction, is_classification=is_classification)
-        return Request(prompt=prompt, params=params, meta=meta)
 
     # -- stages ----------------------------------------------------------------------------------
 
@@ -436,7 +364,7 @@ class _Runner:
                 item.is_classification = True
             else:
                 with self.timings.measure("prompt"):
-                    request = self.classify_request(item.instruction)
+                    request = self.requests.classify(item.instruction)
                 result = await self.call(request, self.follow_ups)
                 if not result.ok:
                     item.failed = "classify_request_failed"
@@ -447,7 +375,7 @@ class _Runner:
                     self.rejections["classification"]["unclear_answer_taken_as_no"] += 1
                 item.is_classification = bool(answer)
             with self.timings.measure("prompt"):
-                request = self.instance_request(item.instruction, item.is_classification)
+                request = self.requests.instances(item.instruction, item.is_classification)
             result = await self.call(request, self.follow_ups)
             if not result.ok:
                 item.failed = "instance_request_failed"
@@ -502,7 +430,7 @@ class _Runner:
         self, group: TaskGroup, seq: int, send: MemoryObjectSendStream[tuple[int, Request, Result]]
     ) -> None:
         with self.timings.measure("prompt"):
-            request = self.bootstrap_request(seq)
+            request = self.requests.bootstrap(seq, self.pool)
         group.start_soon(self._fetch, seq, request, send)
 
     async def run(self) -> None:
