@@ -27,13 +27,13 @@ import orjson
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ..dedup import NoveltyIndex
 from ..engine import Engine, EngineConfig, Request, Result
 from ..errors import STOP_KINDS, ConfigError, InputError, OutputWriteError, one_error
 from ..jsonl import atomic_write, dumps_line
 from ..rundir import open_run_dir
 from .filters import InstructionFilter, filter_instances
 from .parse import parse_instances, parse_instructions, parse_yes_no
+from .pool import InstructionPool
 from .requests import RequestBuilder
 from .seeds import (
     ClassificationExample,
@@ -246,14 +246,14 @@ class _Runner:
         self.seed_texts = [s.instruction for s in self.seeds]
         self.requests = RequestBuilder(config, self.seed_texts, classification_examples, instance_demos)
         self.filter = InstructionFilter(ascii_start=config.tokenizer != "unicode")
-        self.index = NoveltyIndex(threshold=config.threshold, tokenizer=config.tokenizer, rule=config.rule)
-        self.seed_index = NoveltyIndex(
-            threshold=config.threshold, tokenizer=config.tokenizer, rule=config.rule
+        self.pool = InstructionPool(
+            self.seed_texts,
+            threshold=config.threshold,
+            tokenizer=config.tokenizer,
+            rule=config.rule,
+            limit=config.num_instructions,
+            record_nearest=config.record_nearest,
         )
-        for text in self.seed_texts:
-            self.index.add(text)
-            self.seed_index.add(text)
-        self.pool: list[str] = []
         self.accepted: list[_Accepted] = []
         self.rejections: dict[str, Counter[str]] = {
             "instructions": Counter(),
@@ -304,31 +304,9 @@ class _Runner:
     def _dedup(self, candidates: list[str], seq: int) -> list[_Accepted]:
         """Novelty-check candidates in order against seeds + accepted (runs in a worker thread)."""
         start = time.perf_counter()
-        kept: list[_Accepted] = []
-        counts = self.rejections["instructions"]
-        nearest = self.config.record_nearest
-        for text in candidates:
-            if len(self.pool) >= self.config.num_instructions:
-                break
-            match = self.index.add_if_novel(text, nearest=nearest)
-            if not match.novel:
-                counts["similar"] += 1
-                continue
-            seed_match = self.seed_index.check(text, nearest=True)
-            self.pool.append(text)
-            kept.append(
-                _Accepted(
-                    number=len(self.pool),
-                    instruction=text,
-                    seq=seq,
-                    nearest=match.nearest_text if nearest else None,
-                    score=float(match.score) if nearest else None,
-                    seed_nearest=seed_match.nearest_text,
-                    seed_score=float(seed_match.score),
-                )
-            )
+        admitted = self.pool.admit(candidates, self.rejections["instructions"])
         self.timings.seconds["dedup"] += time.perf_counter() - start
-        return kept
+        return [_Accepted(**asdict(a), seq=seq) for a in admitted]
 
     async def process_bootstrap(self, seq: int, request: Request, result: Result) -> list[_Accepted]:
         self.bootstrap_answers += 1
@@ -430,7 +408,7 @@ class _Runner:
         self, group: TaskGroup, seq: int, send: MemoryObjectSendStream[tuple[int, Request, Result]]
     ) -> None:
         with self.timings.measure("prompt"):
-            request = self.requests.bootstrap(seq, self.pool)
+            request = self.requests.bootstrap(seq, self.pool.texts)
         group.start_soon(self._fetch, seq, request, send)
 
     async def run(self) -> None:
