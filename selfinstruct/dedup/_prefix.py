@@ -102,14 +102,15 @@ def _bucket(t: int) -> int:
 
 @njit(cache=True, nogil=True)
 def _signature(row: np.ndarray) -> np.uint64:
-    """A row's 64-bit signature: bit ``_bucket(t)`` set for each of its tokens t.
+    """A row's 64-bit signature: bit ``_bucket(t)`` set for each of its known tokens t (t >= 0).
 
     Posting entries carry it, so ``_shared_bound`` caps the overlap of a query with the entry's
     row from 8 bytes (the bitmap filter): a query token whose bit the row lacks cannot be shared.
     """
     sig = np.uint64(0)
     for p in range(row.shape[0]):
-        sig |= np.uint64(1) << np.uint64(_bucket(row[p]))
+        if row[p] >= 0:
+            sig |= np.uint64(1) << np.uint64(_bucket(row[p]))
     return sig
 
 
@@ -135,12 +136,19 @@ def wide_signatures(tok: np.ndarray, off: np.ndarray) -> np.ndarray:
     rows = off.shape[0] - 1
     wide = np.zeros((rows, _WIDE_WORDS), dtype=np.uint64)
     for y in range(rows):
-        for p in range(off[y], off[y + 1]):
-            t = tok[p]
-            if t >= 0:
-                b = _wide_bucket(t)
-                wide[y, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+        wide[y] = _wide_signature(tok[off[y] : off[y + 1]])
     return wide
+
+
+@njit(cache=True, nogil=True)
+def _wide_signature(row: np.ndarray) -> np.ndarray:
+    """One row's 256-bit signature: bit ``_wide_bucket(t)`` of its known tokens t (t >= 0)."""
+    sig = np.zeros(_WIDE_WORDS, dtype=np.uint64)
+    for p in range(row.shape[0]):
+        if row[p] >= 0:
+            b = _wide_bucket(row[p])
+            sig[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    return sig
 
 
 @njit(cache=True, nogil=True)
@@ -358,9 +366,9 @@ def _probe(
     another, then, if that passes, ``_shared_bound``). A row first met at query position i and
     row position j is admitted only if ``min(m - i, n - j)`` could reach ``bar`` (positional
     filter) and the row's wide signature (``wide[y]``, from ``wide_signatures``) leaves it
-    enough shared tokens. For each candidate k: ``c_seen[k]`` counts the query's copies of the tokens met so
-    far (an upper bound on the shared elements there) and ``c_x[k]``/``c_y[k]`` the positions
-    just past the last one in the query and the row. No shared element can be left before those
+    enough shared tokens. For each candidate k: ``c_seen[k]`` counts the query's copies of the
+    tokens met so far (an upper bound on the shared elements there) and ``c_x[k]``/``c_y[k]``
+    the positions just past the last one in the query and the row. No shared element can be left before those
     (it would precede the last token met in the global order, so it was met), so the overlap is
     at most ``c_seen + min(m - c_x, n - c_y)``. Returns (count, and the four arrays, grown if
     needed).
@@ -369,18 +377,13 @@ def _probe(
     count = 0
     lo_len = _window_lo(m, bar)
     mark = np.int64(stamp) << 32
-    q_sig = np.uint64(0)
     known = 0
     for p in range(m):
         if s[p] >= 0:
-            q_sig |= np.uint64(1) << np.uint64(_bucket(s[p]))
             known += 1
+    q_sig = _signature(s)
     spill = known - _popcount(q_sig)  # known tokens beyond the first in their bucket
-    q_wide = np.zeros(_WIDE_WORDS, dtype=np.uint64)
-    for p in range(m):
-        if s[p] >= 0:
-            b = _wide_bucket(s[p])
-            q_wide[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    q_wide = _wide_signature(s)
     wide_spill = known
     for w in range(_WIDE_WORDS):
         wide_spill -= _popcount(q_wide[w])
