@@ -234,7 +234,7 @@ def _decide(
     d = _Decisions(rows, pooled, threshold, strict, nearest, backend)
     n = d.n
     # Only kept rows are indexed: each settled batch's kept rows join the levels.
-    pool_index = LeveledPostings(d.postings, 2 * d.vocab_size + 1)
+    pool_index = LeveledPostings(d.postings)
     pool_index.add(np.arange(pooled))
     main_scratch: dict[str, Any] = {}
     with Workers(workers) as pool:

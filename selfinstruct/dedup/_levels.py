@@ -23,17 +23,13 @@ Build = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 class LeveledPostings:
-    """Postings of a growing set of rows, in levels (see the module docstring).
+    """Postings of a growing set of rows, in levels (see the module docstring)."""
 
-    ``width`` is the length of the ``p_off`` array ``build`` returns.
-    """
-
-    def __init__(self, build: Build, width: int) -> None:
+    def __init__(self, build: Build) -> None:
         self._build = build
-        self._width = width
         self._rows: list[np.ndarray] = []  # row ids of each level, increasing
         self._starts: list[int] = []  # first entry of each level
-        self._offsets = np.zeros((0, self._width), dtype=np.int64)
+        self._offsets = np.zeros((0, 1), dtype=np.int64)  # one row per level, as build's p_off
         self._entries: list[np.ndarray] = [
             np.empty(0, dtype=np.int32),  # row
             np.empty(0, dtype=np.int32),  # length
@@ -67,7 +63,7 @@ class LeveledPostings:
         del self._rows[first:], self._starts[first:]
         self._rows.append(merged)
         self._starts.append(start)
-        offsets = np.empty((first + 1, self._width), dtype=np.int64)
+        offsets = np.empty((first + 1, p_off.shape[0]), dtype=np.int64)
         offsets[:first] = self._offsets[:first]
         offsets[first] = p_off + start
         self._offsets = offsets

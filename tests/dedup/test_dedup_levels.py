@@ -40,7 +40,7 @@ def test_levels_hold_the_postings_of_every_row_added(lengths: list[int], cuts: l
     def build(rows: np.ndarray) -> tuple[np.ndarray, ...]:
         return _prefix_py.build_postings(tok, off, rank, 0.7, rows.astype(np.int64))
 
-    levels = LeveledPostings(build, 2 * 15 + 1)
+    levels = LeveledPostings(build)
     added: list[int] = []
     start, k = 0, 0
     while start < len(lengths):
