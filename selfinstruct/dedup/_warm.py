@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._blocks import TokenBlock
 
 
 def warm_up() -> None:
     """Run each compiled kernel once on tiny inputs (compiling and caching it)."""
     import orjson
 
-    from . import NoveltyIndex, dedup_file, similar_pairs
+    from . import NoveltyIndex, dedup_file, similar_pairs, tokenize_block
 
     texts = ["write a poem about the sea", "write a poem about the sea today", "the cat sat", "a b c d"]
     similar_pairs(texts, backend="numba", workers=1)
@@ -28,6 +33,19 @@ def warm_up() -> None:
     for k in range(80):
         index.add_if_novel(f"{texts[k % 4]} {k}")
     index.check(texts[0], nearest=True)
+    _warm_block_joins(tokenize_block(texts))
+
+
+def _warm_block_joins(block: TokenBlock) -> None:
+    """Joins of tokenized blocks, as the distributed join runs them in Ray workers: there the blocks
+    arrive from the object store as read-only arrays, which Numba compiles as other types."""
+    from ._join import similar_pairs
+
+    frozen = replace(block, tokens=block.tokens.copy(), offsets=block.offsets.copy())
+    frozen.tokens.flags.writeable = False
+    frozen.offsets.flags.writeable = False
+    for left, right in [(block, None), (frozen, None), (block, block), (frozen, frozen), (block, frozen)]:
+        similar_pairs(left, right, backend="numba", workers=1)
 
 
 def main(argv: list[str]) -> int:
