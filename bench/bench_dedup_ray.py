@@ -22,8 +22,9 @@ tokens, Zipf topic words, 15% near-duplicates of earlier items), written as JSON
   l (l - 1) / 2 inside one; a cross join's l is the earlier block's kept rows), checked against
   the tasks of the Ray run, and used with the measured read cost, Ray's per-task overhead, pair
   densities and the driver's serial part (resolve in input order + writing) in an event
-  simulation of the command's schedule (self-joins at once, a block's cross joins once it is
-  resolved; default block count) to project the wall time on 2, 8, 32 and 128 workers.
+  simulation of the command's schedule (``JoinPlan`` itself: self-joins at once, a block's
+  kept-only cross joins once it is resolved, cross joins with all rows early while workers would
+  idle; default block count) to project the wall time on 2, 8, 32 and 128 workers.
 
 What a 2-core machine can show: Ray's fixed and per-task overhead against the local command on the
 same cores, that the output is identical, the per-task cost curve and the serial share. What it
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import itertools
 import json
 import math
 import os
@@ -45,6 +47,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -60,6 +64,7 @@ from dedup_corpus import generate  # noqa: E402
 
 from selfinstruct.dedup import tokenize, tokenize_block  # noqa: E402
 from selfinstruct.distributed._dedup import _default_blocks as default_blocks  # noqa: E402
+from selfinstruct.distributed._schedule import Join, JoinPlan  # noqa: E402
 from selfinstruct.distributed._tasks import JoinOptions, join_task  # noqa: E402
 
 OPTIONS = JoinOptions(threshold=0.7, rule="paper", tokenizer="rouge", stemmer=False)
@@ -195,37 +200,44 @@ class Shape:
     write_tail: float  # seconds after the last resolve (the last block's lines), per block of the run
 
 
-def schedule(n: int, self_s: float, cross_s: float, workers: int, resolve_s: float) -> float:
-    """Finish time of the join stage on ``workers``: an event simulation of the kept-only schedule.
+def schedule(
+    n: int, seconds: Callable[[Join], float], workers: int, resolve_s: float
+) -> tuple[float, list[Join]]:
+    """Finish time of the join stage on ``workers``, and the joins run: an event simulation of
+    ``JoinPlan``, the command's own schedule.
 
-    Each block's self-join is queued at once; the driver resolves blocks in input order once all
-    their joins are done (``resolve_s`` each, on one thread), and resolving block a queues its cross
-    joins with every later block. Workers take queued tasks first come, first served (Ray's queue).
+    Ray's queue is first come, first served; the driver resolves blocks in input order once all their
+    joins are done (``resolve_s`` each, on one thread), then starts the resolved block's kept-only
+    joins and, while fewer joins are in flight than there are workers, joins with all rows.
     """
-    remaining = [b + 1 for b in range(n)]  # the self-join and one cross join per earlier block
-    queue: list[tuple[float, int, float, int]] = [(0.0, b, self_s, b) for b in range(n)]  # FIFO
-    heapq.heapify(queue)
-    running: list[tuple[float, int]] = []
-    idle, now, driver, resolved, order = workers, 0.0, 0.0, 0, n
+    plan = JoinPlan(0, [1] * n, workers)
+    queue: deque[tuple[float, Join]] = deque()  # (ready at, join)
+    running: list[tuple[float, int, Join]] = []  # (finish at, order, join)
+    done: list[Join] = []
+    now = driver = 0.0
+    order = itertools.count()  # ties in finish time go first come, first served
+
+    def submit(joins: list[Join], at: float) -> None:
+        queue.extend((at, join) for join in joins)
+
+    submit(plan.start(), 0.0)
+    submit(plan.fill(len(queue)), 0.0)
     while queue or running:
-        while idle and queue and queue[0][0] <= now:
-            _, _, seconds, block = heapq.heappop(queue)
-            heapq.heappush(running, (now + seconds, block))
-            idle -= 1
-        next_ready = queue[0][0] if queue and idle else math.inf
-        if next_ready < (running[0][0] if running else math.inf):
-            now = next_ready  # a worker is idle until the next resolve queues work
+        while len(running) < workers and queue and queue[0][0] <= now:
+            _, join = queue.popleft()
+            heapq.heappush(running, (now + seconds(join), next(order), join))
+        ready_at = queue[0][0] if queue and len(running) < workers else math.inf
+        if ready_at < (running[0][0] if running else math.inf):
+            now = ready_at  # a worker is idle until the driver starts more work
             continue
-        now, block = heapq.heappop(running)
-        idle += 1
-        remaining[block] -= 1
-        while resolved < n and remaining[resolved] == 0:
+        now, _, join = heapq.heappop(running)
+        done.append(join)
+        plan.finished(join)
+        while (block := plan.next_resolvable()) is not None:
             driver = max(driver, now) + resolve_s
-            for later in range(resolved + 1, n):
-                heapq.heappush(queue, (driver, order, cross_s, later))
-                order += 1
-            resolved += 1
-    return max(now, driver)
+            submit(plan.resolved(block, kept=1), driver)
+        submit(plan.fill(len(queue) + len(running)), max(driver, now))
+    return max(now, driver), done
 
 
 def project(
@@ -233,31 +245,47 @@ def project(
 ) -> dict[str, float]:
     """Wall time of a dedup of ``rows`` on ``workers`` with the command's default block count.
 
-    Self-joins compare every row pair of a block, cross joins the earlier block's kept rows with
-    every row of the later one (task times from the fitted model); the pairs they find (densities
-    measured in the run) set the driver's resolve time. Reading spreads over the workers; the
-    write tail is the measured one, scaled to one block.
+    Self-joins compare every row pair of a block; a kept-only cross join the earlier block's kept
+    rows with every row of the later one, a join started early all rows of both (task times from the
+    fitted model). The pairs they find (densities measured in the run, the kept-only density also
+    for early joins) set the driver's resolve time. Reading spreads over the workers; the write
+    tail is the measured one, scaled to one block.
     """
     n = default_blocks(workers, round(rows * shape.bytes_per_row))
     size = math.ceil(rows / n)
     kept = max(1, round(size * shape.kept_share))
-    self_s, cross_s = predict(coef, size, None), predict(coef, kept, size)
-    inside = n * shape.self_density * size * (size - 1) / 2
-    pairs = inside + (n * (n - 1) / 2) * shape.cross_density * kept * size
-    resolve_s = pairs * shape.resolve_per_pair / n
-    joins = schedule(n, self_s, cross_s, workers, resolve_s)
-    tasks = n + n * (n - 1) // 2
+    cost = {
+        "self": predict(coef, size, None),
+        "kept": predict(coef, kept, size),
+        "all": predict(coef, size, size),
+    }
+    found = {
+        "self": shape.self_density * size * (size - 1) / 2,
+        "kept": shape.cross_density * kept * size,
+        "all": shape.cross_density * size * size,
+    }
+
+    def kind(join: Join) -> str:
+        return "self" if join.left == join.right else "kept" if join.kept_only else "all"
+
+    # The resolve time depends on the pairs, which depend on the schedule: two passes settle it.
+    resolve_s = found["self"] * shape.resolve_per_pair
+    for _ in range(2):
+        joins_s, done = schedule(n, lambda join: cost[kind(join)], workers, resolve_s)
+        pairs = sum(found[kind(join)] for join in done)
+        resolve_s = pairs * shape.resolve_per_pair / n
     read = read_cpu / workers
-    scheduling = (tasks + 3 * n) * per_task  # join, count, read and render tasks, driver-side
+    scheduling = (len(done) + 3 * n) * per_task  # join, count, read and render tasks, driver-side
     return {
         "blocks": n,
-        "tasks": tasks,
+        "tasks": len(done),
+        "eager": sum(kind(join) == "all" for join in done),
         "read": read,
-        "join": joins,
-        "join_cpu": n * self_s + (tasks - n) * cross_s,
+        "join": joins_s,
+        "join_cpu": sum(cost[kind(join)] for join in done),
         "pairs": pairs,
         "scheduling": scheduling,
-        "total": read + scheduling + joins + shape.write_tail,
+        "total": read + scheduling + joins_s + shape.write_tail,
     }
 
 
@@ -397,6 +425,7 @@ def main() -> int:
         for workers in args.workers:
             p = project(coef, rows, workers, read_cpu * rows / args.lines, per_task, shape)
             joined = f"join {p['join']:.1f} of {p['join_cpu']:.0f} CPU-s in {p['tasks']} tasks"
+            joined += f" ({p['eager']} started early)"
             print(f"  {workers:>4} workers: {p['total']:7.1f} s (read {p['read']:.1f}, {joined} on "
                   f"{p['blocks']} blocks, {p['pairs'] / 1e6:.1f}M pairs, scheduling "
                   f"{p['scheduling']:.2f}); speed-up vs 1 worker {one / p['total']:.1f}x")  # fmt: skip

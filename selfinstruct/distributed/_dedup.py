@@ -10,8 +10,9 @@ the texts):
    or between ``a`` and ``b``, and for each pool block ``p`` every pair between ``p`` and ``b``,
    with ``selfinstruct.dedup.similar_pairs`` (the exact index and kernels of the local command).
    Pool blocks and self-joins start at once; ``a < b`` starts once ``a`` is resolved, with only
-   ``a``'s kept rows: a rejected row rejects nothing, and near-duplicate groups of k rows would
-   otherwise give k (k - 1) / 2 pairs.
+   ``a``'s kept rows (a rejected row rejects nothing, and near-duplicate groups of k rows would
+   otherwise give k (k - 1) / 2 pairs), or earlier with all of ``a``'s rows when CPUs are idle
+   (``_schedule.JoinPlan`` decides which and when).
 3. **resolve**: as soon as every task ending in block ``b`` is done, the driver decides ``b``'s rows in
    order over those pairs (``_keep_first.resolve``), which is linear in the pairs.
 4. **write**: a task per range re-reads it and renders its kept records and rejects; the driver
@@ -39,6 +40,7 @@ from ..jsonl import atomic_write, check_input_file
 from ..parquet_input import is_parquet, parquet_row_groups, parquet_rows
 from ._keep_first import Rejected, resolve
 from ._ranges import BlockMeta, Range, align, file_size
+from ._schedule import Join, JoinPlan
 from ._session import ray_session
 from ._tasks import JoinOptions, JoinStats, count_task, join_task, read_task, render_task
 
@@ -83,6 +85,8 @@ class RayDedupResult:
         pairs: duplicate pairs found by the join.
         blocks, pool_blocks: input and ``against`` blocks; ``cpus`` the cluster's CPUs.
         joins: every join task's measured rows, pairs and seconds.
+        eager_joins: joins of two input blocks started with all the earlier block's rows, before it was
+            resolved, because CPUs were idle (see ``_schedule.JoinPlan``).
         bytes_shuffled: bytes passed between tasks and the driver through the object store (block
             texts into join tasks, pairs out, kept masks and rendered lines), as counted by the driver.
     """
@@ -100,6 +104,7 @@ class RayDedupResult:
     pool_blocks: int
     cpus: int
     joins: tuple[JoinStats, ...] = field(repr=False)
+    eager_joins: int
     bytes_shuffled: int
 
 
@@ -196,157 +201,189 @@ def dedup_file_ray(
         stage_seconds["connect"] = time.perf_counter() - started
         mark = time.perf_counter()
         remote = _Remote(ray)
-
-        input_size = file_size(input_path)
-        pieces = blocks if blocks is not None else _default_blocks(cpus, input_size)
-        piece_bytes = max(_MIN_BLOCK_BYTES if blocks is None else 1, math.ceil(input_size / pieces))
-        pool = [
-            src
-            for path in pool_paths
-            for src in _plan(remote, path, max(1, math.ceil(file_size(path) / piece_bytes)))
-        ]
-        sources = _plan(remote, input_path, pieces)
-        everything = [*pool, *sources]
-        for src in everything:
-            src.tokens, src.block, meta_ref = remote.read.remote(src.span, field, skip_invalid, options)
-            src.meta = meta_ref  # resolved below, in order
-        rows_read = 0
-        for done, src in enumerate(everything, start=1):
-            src.meta = ray.get(src.meta)
-            assert src.meta is not None
-            rows_read += src.meta.rows
-            report("read", done, len(everything), rows_read, 0)
-        _raise_first_error(everything)
-        offset = 0
-        for src in everything:
-            src.offset = offset
-            offset += _meta(src).rows
-        total_rows = offset
-        pooled = sum(_meta(src).rows for src in pool)
-        read = total_rows - pooled
-        invalid = sum(_meta(src).invalid for src in everything)
-        examples = tuple(e for src in everything for e in _meta(src).examples)[:5]
+        corpus = _read_all(remote, input_path, pool_paths, cpus, blocks, field, skip_invalid, options, report)
         stage_seconds["read"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-
-        # Join: tasks grouped by the input block their pairs end in. Pool blocks and each block with
-        # itself are joined at once; an earlier input block a with a later b only once a is resolved,
-        # and then only a's kept rows (rejected rows never reject), which removes most pairs.
-        block_bytes = [_meta(src).block_bytes for src in everything]
-        first_input = len(pool)
-        by_block: list[list[Any]] = [[] for _ in sources]
-        remaining: dict[int, int] = {}
-        stats_refs: dict[Any, int] = {}
-        shuffled = 0
-
-        def submit(k: int, b: int, left_rows: np.ndarray | None) -> None:
-            nonlocal shuffled
-            left, right = everything[k], everything[b]
-            other = None if k == b else right.tokens
-            pairs_ref, stats_ref = remote.join.remote(
-                left.tokens, left.offset, k, other, right.offset, b, options, left_rows
-            )
-            by_block[b - first_input].append((pairs_ref, stats_ref))
-            stats_refs[stats_ref] = b - first_input
-            pending.append(stats_ref)
-            shuffled += block_bytes[k] + (0 if k == b else block_bytes[b])
-            shuffled += 0 if left_rows is None else left_rows.nbytes
-
-        pending: list[Any] = []
-        for b, right in enumerate(sources, start=first_input):
-            lefts = [k for k in range(b + 1) if _meta(everything[k]).rows] if _meta(right).rows else []
-            remaining[b - first_input] = len(lefts)
-            for k in lefts:
-                if k < first_input or k == b:
-                    submit(k, b, None)
-        joins_total = sum(remaining.values())
-        joins: list[JoinStats] = []
-        kept = bytearray(b"\x01") * total_rows
-        pairs_found = 0
-        rows_joined = 0
-        resolve_seconds = 0.0
-        renders: list[Any] = []
-        paths = [src.path for src in everything]
-        kept_count = rejected_count = 0
-
+        driver = _Driver(remote, corpus, cpus, field, options, report)
         with ExitStack() as stack:
             out: IO[bytes] = stack.enter_context(atomic_write(output))
-            rej: IO[bytes] | None = None
-            if rejects is not None:
-                rej = stack.enter_context(atomic_write(rejects))
-            written = 0
-            while written < len(sources):
-                # Resolve every block whose joins are all done, in input order.
-                while len(renders) < len(sources) and remaining[len(renders)] == 0:
-                    b = len(renders)
-                    tick = time.perf_counter()
-                    src = sources[b]
-                    found = ray.get([pairs_ref for pairs_ref, _ in by_block[b]])
-                    rejected = _resolve_block(kept, found)
-                    shuffled += sum(arr.nbytes for triple in found for arr in triple)
-                    resolve_seconds += time.perf_counter() - tick
-                    rows = _meta(src).rows
-                    rows_joined += rows
-                    mask = np.frombuffer(bytes(kept[src.offset : src.offset + rows]), dtype=np.uint8)
-                    kept_count += int(mask.sum())
-                    rejected_count += rows - int(mask.sum())
-                    renders.append(
-                        _render(remote, src, field, mask, rejected, everything, paths, rej is not None)
-                    )
-                    shuffled += mask.nbytes + rejected.rows.nbytes * 4
-                    by_block[b] = []
-                    kept_rows = np.flatnonzero(mask).astype(np.int64)
-                    for later in range(b + 1, len(sources)):
-                        if not _meta(sources[later]).rows:
-                            continue
-                        if len(kept_rows):
-                            submit(first_input + b, first_input + later, kept_rows)
-                        else:  # nothing kept here: no pair can end in a later block
-                            remaining[later] -= 1
-                            joins_total -= 1
-                # Then wait for the next join to finish or the next block's lines to be ready.
-                waitables = [*pending, *([renders[written]] if written < len(renders) else [])]
-                ready, _ = ray.wait(waitables, num_returns=1)
-                for ref in ready:
-                    if ref in stats_refs:
-                        pending.remove(ref)
-                        stats = ray.get(ref)
-                        joins.append(stats)
-                        pairs_found += stats.pairs
-                        remaining[stats_refs[ref]] -= 1
-                        report("join", len(joins), joins_total, rows_joined, pairs_found)
-                        if len(joins) == joins_total:
-                            stage_seconds["join"] = time.perf_counter() - mark
-                            mark = time.perf_counter()
-                        continue
-                    kept_lines, reject_lines = ray.get(ref)
-                    renders[written] = None
-                    shuffled += len(kept_lines) + len(reject_lines)
-                    out.write(kept_lines)
-                    if rej is not None:
-                        rej.write(reject_lines)
-                    written += 1
-                    stage = "join" if len(joins) < joins_total else "write"
-                    report(stage, written, len(sources), rows_joined, pairs_found)
-        stage_seconds["write"] = time.perf_counter() - mark
-        stage_seconds["resolve"] = resolve_seconds
-    seconds = time.perf_counter() - started
+            rej = None if rejects is None else stack.enter_context(atomic_write(rejects))
+            driver.run(out, rej)
+        stage_seconds.update(driver.stage_seconds)
     return RayDedupResult(
-        read=read,
-        kept=kept_count,
-        rejected=rejected_count,
-        pooled=pooled,
-        invalid=invalid,
-        invalid_examples=examples,
-        seconds=seconds,
+        read=corpus.rows - corpus.pooled,
+        kept=driver.kept_count,
+        rejected=driver.rejected_count,
+        pooled=corpus.pooled,
+        invalid=sum(_meta(src).invalid for src in corpus.everything),
+        invalid_examples=tuple(e for src in corpus.everything for e in _meta(src).examples)[:5],
+        seconds=time.perf_counter() - started,
         stage_seconds=stage_seconds,
-        pairs=pairs_found,
-        blocks=len(sources),
-        pool_blocks=len(pool),
+        pairs=driver.pairs_found,
+        blocks=len(corpus.everything) - corpus.first_input,
+        pool_blocks=corpus.first_input,
         cpus=cpus,
-        joins=tuple(joins),
-        bytes_shuffled=shuffled,
+        joins=tuple(driver.joins),
+        eager_joins=driver.eager_joins,
+        bytes_shuffled=driver.shuffled,
     )
+
+
+@dataclass
+class _Corpus:
+    """Every block read (pool blocks first), with global row offsets set."""
+
+    everything: list[_Source]
+    first_input: int  # pool blocks before the input's
+    rows: int
+    pooled: int
+
+    @property
+    def inputs(self) -> list[_Source]:
+        return self.everything[self.first_input :]
+
+
+def _read_all(
+    remote: _Remote,
+    input_path: Path,
+    pool_paths: list[Path],
+    cpus: int,
+    blocks: int | None,
+    field_name: str,
+    skip_invalid: bool,
+    options: JoinOptions,
+    report: Callable[[str, int, int, int, int], None],
+) -> _Corpus:
+    """Cut the files into blocks, read them in tasks and number their rows (pool rows first)."""
+    input_size = file_size(input_path)
+    pieces = blocks if blocks is not None else _default_blocks(cpus, input_size)
+    piece_bytes = max(_MIN_BLOCK_BYTES if blocks is None else 1, math.ceil(input_size / pieces))
+    pool = [
+        src
+        for path in pool_paths
+        for src in _plan(remote, path, max(1, math.ceil(file_size(path) / piece_bytes)))
+    ]
+    everything = [*pool, *_plan(remote, input_path, pieces)]
+    metas = []
+    for src in everything:
+        src.tokens, src.block, meta_ref = remote.read.remote(src.span, field_name, skip_invalid, options)
+        metas.append(meta_ref)
+    rows_read = 0
+    for done, (src, meta_ref) in enumerate(zip(everything, metas, strict=True), start=1):
+        src.meta = remote.ray.get(meta_ref)
+        rows_read += _meta(src).rows
+        report("read", done, len(everything), rows_read, 0)
+    _raise_first_error(everything)
+    offset = 0
+    for src in everything:
+        src.offset = offset
+        offset += _meta(src).rows
+    return _Corpus(everything, len(pool), offset, sum(_meta(src).rows for src in pool))
+
+
+class _Driver:
+    """The join, resolve and write stages: starts join tasks as ``JoinPlan`` says, resolves blocks in
+    input order as their joins finish, and writes each block's rendered lines in order."""
+
+    def __init__(
+        self,
+        remote: _Remote,
+        corpus: _Corpus,
+        cpus: int,
+        field_name: str,
+        options: JoinOptions,
+        report: Callable[[str, int, int, int, int], None],
+    ) -> None:
+        self.remote, self.corpus, self.report = remote, corpus, report
+        self.field_name, self.options = field_name, options
+        self.plan = JoinPlan(corpus.first_input, [_meta(src).rows for src in corpus.everything], cpus)
+        self.kept = bytearray(b"\x01") * corpus.rows
+        self.running: dict[Any, tuple[Join, Any]] = {}  # stats ref -> (join, pairs ref)
+        self.done_pairs: dict[int, list[Any]] = {}  # input block -> pairs refs of its finished joins
+        self.renders: list[Any] = []  # per resolved input block: its render task, None once written
+        self.joins: list[JoinStats] = []
+        self.eager_joins = 0
+        self.pairs_found = self.rows_joined = self.shuffled = 0
+        self.kept_count = self.rejected_count = 0
+        self.stage_seconds = {"join": 0.0, "write": 0.0, "resolve": 0.0}
+        self._bytes = [_meta(src).block_bytes for src in corpus.everything]
+
+    def run(self, out: IO[bytes], rej: IO[bytes] | None) -> None:
+        """Run the stages to the end, writing kept lines to ``out`` and rejects to ``rej``."""
+        mark = time.perf_counter()
+        join_end: float | None = None
+        self._submit_all(self.plan.start())
+        written, blocks = 0, len(self.corpus.inputs)
+        while written < blocks:
+            self._resolve_ready(want_rejects=rej is not None)
+            self._submit_all(self.plan.fill(len(self.running)))
+            waitables = [*self.running, *([self.renders[written]] if written < len(self.renders) else [])]
+            ready, _ = self.remote.ray.wait(waitables, num_returns=1)
+            for ref in ready:
+                if ref in self.running:
+                    self._join_done(ref)
+                    if join_end is None and len(self.joins) == self.plan.total:
+                        join_end = time.perf_counter()
+                    continue
+                kept_lines, reject_lines = self.remote.ray.get(ref)
+                self.renders[written] = None
+                self.shuffled += len(kept_lines) + len(reject_lines)
+                out.write(kept_lines)
+                if rej is not None:
+                    rej.write(reject_lines)
+                written += 1
+                stage = "join" if len(self.joins) < self.plan.total else "write"
+                self.report(stage, written, blocks, self.rows_joined, self.pairs_found)
+        end = time.perf_counter()
+        join_end = end if join_end is None else join_end
+        self.stage_seconds.update(join=join_end - mark, write=end - join_end)
+
+    def _submit_all(self, joins: list[Join]) -> None:
+        for join in joins:
+            left, right = self.corpus.everything[join.left], self.corpus.everything[join.right]
+            left_rows = None
+            if join.kept_only:
+                mask = np.frombuffer(self.kept, dtype=np.uint8, count=_meta(left).rows, offset=left.offset)
+                left_rows = np.flatnonzero(mask).astype(np.int64)
+                self.shuffled += left_rows.nbytes
+            elif join.left >= self.corpus.first_input and join.left != join.right:
+                self.eager_joins += 1
+            other = None if join.left == join.right else right.tokens
+            pairs_ref, stats_ref = self.remote.join.remote(
+                left.tokens, left.offset, join.left, other, right.offset, join.right, self.options, left_rows
+            )
+            self.running[stats_ref] = (join, pairs_ref)
+            self.shuffled += self._bytes[join.left] + (0 if other is None else self._bytes[join.right])
+
+    def _join_done(self, ref: Any) -> None:
+        join, pairs_ref = self.running.pop(ref)
+        stats = self.remote.ray.get(ref)
+        self.joins.append(stats)
+        self.pairs_found += stats.pairs
+        self.done_pairs.setdefault(join.right, []).append(pairs_ref)
+        self.plan.finished(join)
+        self.report("join", len(self.joins), self.plan.total, self.rows_joined, self.pairs_found)
+
+    def _resolve_ready(self, *, want_rejects: bool) -> None:
+        """Resolve every input block whose joins are all done, in input order, and start its render."""
+        while (block := self.plan.next_resolvable()) is not None:
+            tick = time.perf_counter()
+            src = self.corpus.everything[block]
+            found = self.remote.ray.get(self.done_pairs.pop(block, []))
+            rejected = _resolve_block(self.kept, found)
+            self.shuffled += sum(arr.nbytes for triple in found for arr in triple)
+            rows = _meta(src).rows
+            mask = np.frombuffer(bytes(self.kept[src.offset : src.offset + rows]), dtype=np.uint8)
+            kept = int(mask.sum())
+            self.stage_seconds["resolve"] += time.perf_counter() - tick
+            self.rows_joined += rows
+            self.kept_count += kept
+            self.rejected_count += rows - kept
+            everything = self.corpus.everything
+            self.renders.append(
+                _render(self.remote, src, self.field_name, mask, rejected, everything, want_rejects)
+            )
+            self.shuffled += mask.nbytes + rejected.rows.nbytes * 4
+            self._submit_all(self.plan.resolved(block, kept))
 
 
 class _Remote:
@@ -417,7 +454,6 @@ def _render(
     mask: np.ndarray,
     rejected: Rejected,
     everything: list[_Source],
-    paths: list[str],
     want_rejects: bool,
 ) -> Any:
     """Submit the task writing one block's lines; it fetches the blocks its rejects' nearest rows are in."""
@@ -438,6 +474,6 @@ def _render(
         nearest_row,
         rejected.score,
         [everything[k].block for k in needed],
-        [paths[k] for k in needed],
+        [everything[k].path for k in needed],
         want_rejects,
     )

@@ -17,6 +17,7 @@ from ray_helpers import corpora, many_near_duplicates, ray_options, run_local, w
 
 from selfinstruct.cli import main
 from selfinstruct.distributed import RayDedupProgress, dedup_file_ray
+from selfinstruct.distributed._schedule import Join, JoinPlan
 from selfinstruct.errors import InputError
 
 ray = pytest.importorskip("ray")
@@ -116,6 +117,44 @@ def test_skipped_lines_are_counted_like_local(tmp_path: Path) -> None:
     result = same_as_local(tmp_path, input_path, "--skip-invalid", blocks=3)
     assert (result.read, result.kept, result.rejected, result.invalid) == (3, 2, 1, 3)
     assert result.invalid_examples[0].startswith(f"{input_path}:2: invalid JSON")
+
+
+def test_a_block_with_no_valid_rows_between_others(tmp_path: Path) -> None:
+    """A middle block whose lines are all skipped holds back no join: outputs still equal local's."""
+    head = write_records(tmp_path / "head.jsonl", many_near_duplicates(1000, seed=1)).read_bytes()
+    middle = write_records(tmp_path / "middle.jsonl", many_near_duplicates(1000, seed=2)).read_bytes()
+    input_path = tmp_path / "in.jsonl"
+    # Blocks: head, broken lines, middle, middle again (its pairs come from the join of the last two).
+    input_path.write_bytes(head + b"{broken\n" * (len(head) // 8) + middle + middle)
+    result = same_as_local(tmp_path, input_path, "--skip-invalid", blocks=4)
+    assert result.blocks == 4
+    assert result.rejected >= 1000
+
+
+class _KeptRowsOnly(JoinPlan):
+    def fill(self, in_flight: int) -> list[Join]:
+        return []
+
+
+class _AllAtOnce(JoinPlan):
+    def fill(self, in_flight: int) -> list[Join]:
+        return super().fill(in_flight=-(10**9))
+
+
+@pytest.mark.parametrize(
+    ("plan", "eager"),
+    [pytest.param(_KeptRowsOnly, 0, id="kept-rows-only"), pytest.param(_AllAtOnce, 15, id="all-at-once")],
+)
+def test_any_schedule_gives_the_local_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: type[JoinPlan], eager: int
+) -> None:
+    """Joins waiting for kept rows, or all started at once with every row: the same outputs."""
+    monkeypatch.setattr("selfinstruct.distributed._dedup.JoinPlan", plan)
+    input_path = write_records(tmp_path / "in.jsonl", many_near_duplicates(3000))
+    result = same_as_local(tmp_path, input_path, blocks=6)
+    assert result.eager_joins == eager
+    assert len(result.joins) == 21
+    assert result.rejected > 500
 
 
 def test_first_bad_line_is_the_error(tmp_path: Path) -> None:
