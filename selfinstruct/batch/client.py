@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import aiohttp
 import orjson
@@ -204,18 +204,7 @@ class BatchClient:
         into: Path | None,
     ) -> bytes:
         headers = dict(self.headers)
-        data: Any = None
-        handle = None
-        if json is not None:
-            data = orjson.dumps(json)
-            headers["Content-Type"] = "application/json"
-        elif upload is not None:
-            form = aiohttp.FormData()
-            form.add_field("purpose", "batch")
-            # Opening a local file is quick; aiohttp then streams it without blocking the loop.
-            handle = open(upload, "rb")  # noqa: ASYNC230 - closed in finally, after the request
-            form.add_field("file", handle, filename=upload.name, content_type="application/jsonl")
-            data = form
+        data, handle = _request_body(json, upload, headers)
         try:
             async with self.session.request(
                 method,
@@ -230,18 +219,7 @@ class BatchClient:
                     raise _api_error(response.status, response.headers, raw, Redactor.from_headers(headers))
                 if into is None:
                     return await response.read()
-                # 1 MiB local writes between network reads: short enough not to stall the loop.
-                try:
-                    with open(into, "wb") as sink:  # noqa: ASYNC230
-                        async for chunk in response.content.iter_chunked(1 << 20):
-                            sink.write(chunk)
-                except OSError as exc:
-                    if not is_full_disk(exc):
-                        raise
-                    # Not a connection failure to retry: the disk is full.
-                    raise OutputWriteError(
-                        into, exc, saved="the batch's results stay at the provider until they are collected"
-                    ) from None
+                await _save(response, into)
                 return b""
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             raise TransportError(
@@ -320,3 +298,33 @@ class BatchClient:
     async def download(self, file_id: str, into: Path) -> None:
         """Stream a file's content to ``into``."""
         await self._call("GET", f"/files/{file_id}/content", into=into)
+
+
+def _request_body(json: Any, upload: Path | None, headers: dict[str, str]) -> tuple[Any, IO[bytes] | None]:
+    """The body to send (JSON, or a multipart upload of ``upload``) and the file handle to close after."""
+    if json is not None:
+        headers["Content-Type"] = "application/json"
+        return orjson.dumps(json), None
+    if upload is None:
+        return None, None
+    form = aiohttp.FormData()
+    form.add_field("purpose", "batch")
+    # Opening a local file is quick; aiohttp then streams it without blocking the loop.
+    handle = open(upload, "rb")  # noqa: ASYNC230, SIM115 - the caller closes it after the request
+    form.add_field("file", handle, filename=upload.name, content_type="application/jsonl")
+    return form, handle
+
+
+async def _save(response: aiohttp.ClientResponse, into: Path) -> None:
+    """Stream a response body into a file, in 1 MiB writes (short enough not to stall the loop)."""
+    try:
+        with open(into, "wb") as sink:  # noqa: ASYNC230
+            async for chunk in response.content.iter_chunked(1 << 20):
+                sink.write(chunk)
+    except OSError as exc:
+        if not is_full_disk(exc):
+            raise
+        # Not a connection failure to retry: the disk is full.
+        raise OutputWriteError(
+            into, exc, saved="the batch's results stay at the provider until they are collected"
+        ) from None

@@ -151,61 +151,71 @@ def similar_pairs(
                 f"a TokenBlock made with tokenizer={block.tokenizer!r}, stemmer={block.stemmer} "
                 f"cannot be joined with tokenizer={tokenizer!r}, stemmer={stemmer}"
             )
-    base = blocks[0]
-    if len(blocks) == 1:
-        vocab, query_tokens = base.vocab, base.tokens
-        query_offsets = base.offsets
-    else:
-        vocab, query_tokens = align(base, blocks[1])
-        query_offsets = blocks[1].offsets
     prefix = get_prefix(backend)
-    n_vocab = len(vocab)
-    every_token = np.concatenate([base.tokens, query_tokens]) if len(blocks) == 2 else base.tokens
-    rank = token_rank(every_token, n_vocab)
-    wide = prefix.wide_signatures(base.tokens, base.offsets)
-    p_off, p_row, p_len, p_pos, p_sig = prefix.build_postings(
-        base.tokens, base.offsets, rank, float(threshold), np.arange(len(base), dtype=np.int64)
+    join = _PairJoin(
+        prefix, blocks[0], blocks[1] if len(blocks) == 2 else None, float(threshold), rule == "original"
     )
-    strict = rule == "original"
-    self_join = len(blocks) == 1
-    n_queries = int(query_offsets.shape[0]) - 1
     plain = prefix.__name__.endswith("_py") or backend == "python"
-    threads = 1 if plain else (workers or default_workers())
+    pairs: list[tuple[int, int, float]] = []
+    with Workers(1 if plain else (workers or default_workers())) as pool:
+        chunks = pool.map_chunks(0, join.queries, join.chunk)
+    for out_i, out_j, out_f in chunks:
+        pairs.extend(zip(out_i.tolist(), out_j.tolist(), out_f.tolist(), strict=True))
+    return pairs
 
-    def job(lo: int, hi: int, scratch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+class _PairJoin:
+    """The prefix-filter index of one block (``base``), and the join of query rows against it.
+
+    The queries are ``base``'s own rows (a self-join) or the rows of ``other``; ``chunk`` joins a
+    range of them and may run on several threads at once (the index is read-only).
+    """
+
+    def __init__(
+        self, prefix: Any, base: TokenBlock, other: TokenBlock | None, threshold: float, strict: bool
+    ):
+        self.prefix, self.base, self.threshold, self.strict = prefix, base, threshold, strict
+        self.self_join = other is None
+        if other is None:
+            vocab, self.query_tokens, self.query_offsets = base.vocab, base.tokens, base.offsets
+            every_token = base.tokens
+        else:
+            vocab, self.query_tokens = align(base, other)
+            self.query_offsets = other.offsets
+            every_token = np.concatenate([base.tokens, self.query_tokens])
+        self.vocab_size = len(vocab)
+        self.queries = int(self.query_offsets.shape[0]) - 1
+        self.rank = token_rank(every_token, self.vocab_size)
+        self.wide = prefix.wide_signatures(base.tokens, base.offsets)
+        self.postings = prefix.build_postings(
+            base.tokens, base.offsets, self.rank, threshold, np.arange(len(base), dtype=np.int64)
+        )
+
+    def chunk(self, lo: int, hi: int, scratch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs of query rows [lo, hi): (base rows, query rows, scores), sorted by (query, base)."""
         if "slot" not in scratch:
-            scratch["slot"] = np.full(max(n_vocab, 1), -1, dtype=np.int32)
+            scratch["slot"] = np.full(max(self.vocab_size, 1), -1, dtype=np.int32)
+        base = self.base
         state = np.zeros(max(len(base), 1), dtype=np.int64)
         error = np.full(1, -1, dtype=np.int64)
-        found = prefix.pair_join(
-            query_tokens,
-            query_offsets,
+        found = self.prefix.pair_join(
+            self.query_tokens,
+            self.query_offsets,
             lo,
             hi,
             base.tokens,
             base.offsets,
-            wide,
-            rank,
-            float(threshold),
-            strict,
-            self_join,
-            p_off,
-            p_row,
-            p_len,
-            p_pos,
-            p_sig,
+            self.wide,
+            self.rank,
+            self.threshold,
+            self.strict,
+            self.self_join,
+            *self.postings,
             state,
             scratch["slot"],
             MASK_BUDGET,
             error,
         )
         if error[0] >= 0:
-            raise ConfigError(too_long_message(int(error[0]), query_offsets))
+            raise ConfigError(too_long_message(int(error[0]), self.query_offsets))
         return found
-
-    pairs: list[tuple[int, int, float]] = []
-    with Workers(threads) as pool:
-        chunks = pool.map_chunks(0, n_queries, job)
-    for out_i, out_j, out_f in chunks:
-        pairs.extend(zip(out_i.tolist(), out_j.tolist(), out_f.tolist(), strict=True))
-    return pairs

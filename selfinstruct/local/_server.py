@@ -110,6 +110,31 @@ async def serve_local_model(
             the server died at start or did not answer in time (with the server's stderr tail), or the
             server died while the block ran.
     """
+    _check_settings(port, n_ctx, startup_timeout, n_threads, slots)
+    path = resolve_model_path(model_path)
+    check_server_installed()
+    threads = n_threads if n_threads is not None else default_threads()
+    settings = _Settings(
+        n_ctx=n_ctx, threads=threads, slots=slots if slots is not None else default_slots(threads)
+    )
+    server = await _start(path, port, settings, startup_timeout)
+    try:
+        yield server.info
+    finally:
+        died_on_its_own = server.returncode is not None
+        returncode = server.returncode
+        await server.stop()
+    # Only reached when the block finished normally: a crash mid-run must not pass silently.
+    if died_on_its_own:
+        raise LocalServerError(
+            f"the local model server for {path} exited with code {returncode} while in use",
+            stderr_tail=server.tail,
+        )
+
+
+def _check_settings(
+    port: int | None, n_ctx: int, startup_timeout: float, n_threads: int | None, slots: int | None
+) -> None:
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"port must be between 1 and 65535, got {port}")
     if n_ctx < 16:
@@ -120,16 +145,12 @@ async def serve_local_model(
         raise ConfigError(f"n_threads must be at least 1, got {n_threads}")
     if slots is not None and not 1 <= slots <= _MAX_SLOTS:
         raise ConfigError(f"slots must be between 1 and {_MAX_SLOTS}, got {slots}")
-    path = resolve_model_path(model_path)
-    check_server_installed()
-    threads = n_threads if n_threads is not None else default_threads()
-    settings = _Settings(
-        n_ctx=n_ctx, threads=threads, slots=slots if slots is not None else default_slots(threads)
-    )
-    alias = path.name.removesuffix(".gguf")
 
+
+async def _start(path: Path, port: int | None, settings: _Settings, startup_timeout: float) -> _ServerProcess:
+    """Launch the server and wait until it answers; with no port given, retry once on a taken one."""
+    alias = path.name.removesuffix(".gguf")
     attempts = 1 if port is not None else 2
-    server: _ServerProcess | None = None
     for attempt in range(attempts):
         chosen = port if port is not None else _free_port()
         if port is not None:
@@ -149,22 +170,8 @@ async def serve_local_model(
         except BaseException:
             await candidate.stop()
             raise
-        server = candidate
-        break
-    assert server is not None
-
-    try:
-        yield server.info
-    finally:
-        died_on_its_own = server.returncode is not None
-        returncode = server.returncode
-        await server.stop()
-    # Only reached when the block finished normally: a crash mid-run must not pass silently.
-    if died_on_its_own:
-        raise LocalServerError(
-            f"the local model server for {path} exited with code {returncode} while in use",
-            stderr_tail=server.tail,
-        )
+        return candidate
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 _ERROR_LINE = re.compile(r"^(?:[\w.]*(?:Error|Exception)|ERROR):\s*\S")

@@ -200,24 +200,12 @@ def dataset_card(
         lines += _table([(f"`{m}`", f"{n:,}") for m, n in sorted(facts.models.items())], ("model", "answers"))
     else:
         lines.append("Not recorded (the run's journal was not found).")
-    summary = facts.summary
     counts = [
         ("records in this dataset", f"{records:,}"),
         ("duplicate records removed", f"{duplicates:,}"),
         ("tasks exported", f"{tasks:,}"),
+        *_run_counts(facts.summary),
     ]
-    for key, label in (
-        ("accepted", "instructions accepted"),
-        ("tasks", "tasks with instances"),
-        ("classification_tasks", "classification tasks"),
-        ("instances", "instances"),
-        ("tasks_dropped", "tasks dropped (no valid instance)"),
-        ("bootstrap_requests", "bootstrap answers"),
-        ("status", "run status"),
-    ):
-        if key in summary:
-            value = summary[key]
-            counts.append((label, f"{value:,}" if isinstance(value, int) else str(value)))
     lines += ["", "## Counts", ""] + _table(counts, ("what", "count"))
     settings = [(f"`{k}`", f"`{_q_any(facts.settings[k])}`") for k in _SETTINGS if k in facts.settings]
     settings.append(("`export seed`", f"`{export_seed}`"))
@@ -231,3 +219,21 @@ def dataset_card(
     lines += ["", "## Rejections by reason", ""]
     lines += _table(rejected, ("stage / reason", "count")) if rejected else ["None recorded."]
     return "\n".join(lines) + "\n"
+
+
+def _run_counts(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The run summary's counts, labelled, in the card's order."""
+    counts = []
+    for key, label in (
+        ("accepted", "instructions accepted"),
+        ("tasks", "tasks with instances"),
+        ("classification_tasks", "classification tasks"),
+        ("instances", "instances"),
+        ("tasks_dropped", "tasks dropped (no valid instance)"),
+        ("bootstrap_requests", "bootstrap answers"),
+        ("status", "run status"),
+    ):
+        if key in summary:
+            value = summary[key]
+            counts.append((label, f"{value:,}" if isinstance(value, int) else str(value)))
+    return counts

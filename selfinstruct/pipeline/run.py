@@ -13,7 +13,6 @@ by request key, never paying twice for a call that was answered before, and goes
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -23,37 +22,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-import orjson
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
 
 from ..engine import Engine, EngineConfig, Request, Result
 from ..errors import STOP_KINDS, ConfigError, InputError, OutputWriteError, one_error
-from ..jsonl import atomic_write, dumps_line
 from ..rundir import open_run_dir
 from .filters import InstructionFilter, filter_instances
+from .outputs import (
+    DATA_FILES,
+    JOURNAL_FILE,
+    AcceptedItem,
+    engine_settings,
+    recorded_window,
+    write_data_files,
+    write_run_record,
+)
 from .parse import parse_instances, parse_instructions, parse_yes_no
 from .pool import InstructionPool
 from .requests import RequestBuilder
 from .seeds import (
     ClassificationExample,
-    Instance,
     SeedTask,
     load_classification_examples,
     load_instance_examples,
     load_seed_tasks,
 )
+from .window import ReorderWindow
 
 if TYPE_CHECKING:
     from ..batch import BatchConfig, BatchStats
 
 __all__ = ["Completer", "Progress", "RunConfig", "RunSummary", "generate"]
 
-JOURNAL_FILE = "journal.jsonl"
-INSTRUCTIONS_FILE = "instructions.jsonl"
-TASKS_FILE = "tasks.jsonl"
-REJECTIONS_FILE = "rejections.json"
-RUN_FILE = "run.json"
+# Requests in flight for a run driven by a completer (``generate(completer=...)``) when
+# ``RunConfig.concurrency`` is not set: the engine's default.
+_CONCURRENCY = 64
 # Follow-ups (classification, then instances) waiting for their batch at once, at most: two full
 # batch files' worth; each is a small task, and the bootstrap pauses only beyond this.
 _BATCH_FOLLOW_UPS = 100_000
@@ -193,34 +195,25 @@ class _Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-@dataclass
-class _Accepted:
-    """One accepted machine instruction and what its follow-ups found."""
-
-    number: int
-    instruction: str
-    seq: int
-    nearest: str | None
-    score: float | None
-    seed_nearest: str | None
-    seed_score: float
-    is_classification: bool | None = None
-    instances: tuple[Instance, ...] = ()
-    failed: str | None = None
-
-
 class Completer(Protocol):
-    """Anything that completes one request (an ``Engine``, a ``BatchRunner``)."""
+    """Anything that completes one request: an ``Engine``, a ``BatchRunner``, a test double.
+
+    ``complete`` returns a ``Result`` for every request (errors as ``Result.error``, never raised),
+    with ``from_journal`` set when the answer was replayed rather than paid for.
+    """
 
     async def complete(self, request: Request) -> Result: ...
 
 
 class _Runner:
+    """One run's state: the pool, the accepted items, the counters; the stages that change them."""
+
     def __init__(
         self,
         config: RunConfig,
-        engine: Engine,
+        completer: Completer,
         *,
+        engine_settings: dict[str, Any],
         seeds: Sequence[SeedTask],
         classification_examples: Sequence[ClassificationExample],
         instance_demos: Sequence[SeedTask],
@@ -231,9 +224,10 @@ class _Runner:
         follow_capacity: int | None = None,
     ) -> None:
         self.config = config
-        self.engine = engine
+        self.completer = completer
+        self.engine_settings = engine_settings
         # Classification and instance requests go here (the Batch API with --batch), else to the engine.
-        self.follow_ups: Completer = follow_ups or engine
+        self.follow_ups: Completer = follow_ups or completer
         self.window = window
         self.progress = progress
         self.timings = _Timings()
@@ -254,7 +248,7 @@ class _Runner:
             limit=config.num_instructions,
             record_nearest=config.record_nearest,
         )
-        self.accepted: list[_Accepted] = []
+        self.accepted: list[AcceptedItem] = []
         self.rejections: dict[str, Counter[str]] = {
             "instructions": Counter(),
             "responses": Counter(),
@@ -275,12 +269,12 @@ class _Runner:
     # -- requests --------------------------------------------------------------------------------
 
     async def call(self, request: Request, completer: Completer | None = None) -> Result:
-        """One request through the engine (or ``completer``); both replay what their journal holds.
+        """One request through the run's completer (or ``completer``); both replay what their journal holds.
 
         A replayed result counts as replayed, not as a call or an error: a journaled error was
         counted by the run that paid for it.
         """
-        result = await (completer or self.engine).complete(request)
+        result = await (completer or self.completer).complete(request)
         if result.from_journal:
             self.replayed += 1
             return result
@@ -301,14 +295,14 @@ class _Runner:
 
     # -- stages ----------------------------------------------------------------------------------
 
-    def _dedup(self, candidates: list[str], seq: int) -> list[_Accepted]:
+    def _dedup(self, candidates: list[str], seq: int) -> list[AcceptedItem]:
         """Novelty-check candidates in order against seeds + accepted (runs in a worker thread)."""
         start = time.perf_counter()
         admitted = self.pool.admit(candidates, self.rejections["instructions"])
         self.timings.seconds["dedup"] += time.perf_counter() - start
-        return [_Accepted(**asdict(a), seq=seq) for a in admitted]
+        return [AcceptedItem(**asdict(a), seq=seq) for a in admitted]
 
-    async def process_bootstrap(self, seq: int, request: Request, result: Result) -> list[_Accepted]:
+    async def process_bootstrap(self, seq: int, request: Request, result: Result) -> list[AcceptedItem]:
         self.bootstrap_answers += 1
         responses = self.rejections["responses"]
         if not result.ok or result.text is None:
@@ -335,7 +329,7 @@ class _Runner:
         self.accepted.extend(kept)
         return kept
 
-    async def follow_up(self, item: _Accepted) -> None:
+    async def follow_up(self, item: AcceptedItem) -> None:
         try:
             config = self.config
             if config.classification_only:
@@ -398,42 +392,25 @@ class _Runner:
             or self.stopped is not None
         )
 
-    async def _fetch(
-        self, seq: int, request: Request, send: MemoryObjectSendStream[tuple[int, Request, Result]]
-    ) -> None:
-        result = await self.call(request)
-        await send.send((seq, request, result))
-
-    def _issue(
-        self, group: TaskGroup, seq: int, send: MemoryObjectSendStream[tuple[int, Request, Result]]
-    ) -> None:
+    async def _bootstrap(self, seq: int) -> tuple[int, Request, Result]:
         with self.timings.measure("prompt"):
             request = self.requests.bootstrap(seq, self.pool.texts)
-        group.start_soon(self._fetch, seq, request, send)
+        return seq, request, await self.call(request)
 
     async def run(self) -> None:
-        send, receive = anyio.create_memory_object_stream[tuple[int, Request, Result]](math.inf)
+        """Bootstrap until the pool is full (or the run stops), following up each accepted item."""
         async with anyio.create_task_group() as follow_group:
-            async with send, receive, anyio.create_task_group() as boot_group:
-                for seq in range(self.window):
-                    self._issue(boot_group, seq, send)
-                issued, processed = self.window, 0
-                buffer: dict[int, tuple[Request, Result]] = {}
+            async with ReorderWindow(self._bootstrap) as window:
+                for _ in range(self.window):
+                    window.issue()
                 while not self.finished():
-                    while processed not in buffer:
-                        seq, request, result = await receive.receive()
-                        buffer[seq] = (request, result)
-                    kept = await self.process_bootstrap(processed, *buffer.pop(processed))
-                    processed += 1
+                    kept = await self.process_bootstrap(*await window.next())
                     for item in kept:
                         await self.follow_slots.acquire()
                         follow_group.start_soon(self.follow_up, item)
                     self.report()
                     if not self.finished():
-                        self._issue(boot_group, issued, send)
-                        issued += 1
-                # Bootstrap requests still in flight are let finish (not cancelled): they are
-                # already paid for, and once journaled a re-run replays them instead of re-sending.
+                        window.issue()
         self.report()
 
     # -- output ----------------------------------------------------------------------------------
@@ -445,43 +422,11 @@ class _Runner:
         return "exhausted" if len(self.pool) < self.config.num_instructions else "complete"
 
     def write_outputs(self, status: str) -> RunSummary:
+        """Write the data files and the final ``run.json``; return the summary."""
         out = self.config.out_dir
         tasks = [a for a in self.accepted if a.instances]
         with self.timings.measure("io"):
-            with atomic_write(out / INSTRUCTIONS_FILE) as handle:
-                for a in self.accepted:
-                    handle.write(
-                        dumps_line(
-                            {
-                                "id": f"machine_{a.number}",
-                                "instruction": a.instruction,
-                                "is_classification": a.is_classification,
-                                "nearest": a.nearest,
-                                "nearest_score": a.score,
-                                "seed_nearest": a.seed_nearest,
-                                "seed_score": a.seed_score,
-                                "bootstrap_request": a.seq,
-                                "instances": len(a.instances),
-                                "dropped": a.failed,
-                            }
-                        )
-                    )
-            with atomic_write(out / TASKS_FILE) as handle:
-                for a in tasks:
-                    handle.write(
-                        dumps_line(
-                            {
-                                "id": f"machine_{a.number}",
-                                "name": f"machine_{a.number}",
-                                "instruction": a.instruction,
-                                "instances": [{"input": i.input, "output": i.output} for i in a.instances],
-                                "is_classification": bool(a.is_classification),
-                            }
-                        )
-                    )
-            rejections = {stage: dict(sorted(c.items())) for stage, c in self.rejections.items()}
-            with atomic_write(out / REJECTIONS_FILE) as handle:
-                handle.write(orjson.dumps(rejections, option=orjson.OPT_INDENT_2))
+            rejections = write_data_files(out, self.accepted, self.rejections)
         self.timings.seconds["wall"] = time.perf_counter() - self.started
         summary = RunSummary(
             status=status,
@@ -499,14 +444,7 @@ class _Runner:
             window=self.window,
             out_dir=str(out),
         )
-        with atomic_write(out / RUN_FILE) as handle:
-            record = {
-                "config": self.config.to_json(),
-                "window": self.window,
-                "engine": _engine_settings(self.engine.config),
-                "summary": summary.to_json(),
-            }
-            handle.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+        write_run_record(out, self.config.to_json(), self.window, self.engine_settings, summary.to_json())
         return summary
 
 
@@ -533,34 +471,6 @@ async def _run_with_batches(
                 batches.close_input()
 
 
-def _recorded_window(out_dir: Path) -> int | None:
-    path = out_dir / RUN_FILE
-    if not path.exists():
-        return None
-    try:
-        window = orjson.loads(path.read_bytes()).get("window")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return window if isinstance(window, int) and window > 0 else None
-
-
-def _engine_settings(engine: EngineConfig) -> dict[str, Any]:
-    """The engine settings that change answers, as recorded in run.json (a re-run compares them)."""
-    return {"model": engine.model, "params": dict(engine.default_params)}
-
-
-def _write_started(config: RunConfig, window: int, engine: EngineConfig) -> None:
-    # Recorded before any request goes out, so a resumed run uses the same bootstrap window.
-    record = {
-        "config": config.to_json(),
-        "window": window,
-        "engine": _engine_settings(engine),
-        "summary": None,
-    }
-    with atomic_write(config.out_dir / RUN_FILE) as handle:
-        handle.write(orjson.dumps(record))
-
-
 def _load_inputs(
     config: RunConfig,
 ) -> tuple[list[SeedTask], list[ClassificationExample], list[SeedTask]]:
@@ -579,20 +489,22 @@ def _load_inputs(
 
 def _new_runner(
     config: RunConfig,
-    engine: Engine,
+    completer: Completer,
+    settings: EngineConfig | None,
     inputs: tuple[list[SeedTask], list[ClassificationExample], list[SeedTask]],
     progress: Callable[[Progress], None] | None,
 ) -> _Runner:
     """A runner over ``inputs`` (``_load_inputs``) with its concurrency and window settled."""
     seeds, classification_examples, instance_demos = inputs
-    concurrency = config.concurrency or engine.config.concurrency
+    concurrency = config.concurrency or (settings.concurrency if settings is not None else _CONCURRENCY)
     return _Runner(
         config,
-        engine,
+        completer,
+        engine_settings=engine_settings(settings),
         seeds=seeds,
         classification_examples=classification_examples,
         instance_demos=instance_demos,
-        window=config.window or _recorded_window(config.out_dir) or max(2, concurrency // 8),
+        window=config.window or recorded_window(config.out_dir) or max(2, concurrency // 8),
         concurrency=concurrency,
         progress=progress,
     )
@@ -603,6 +515,7 @@ async def generate(
     *,
     engine: Engine | None = None,
     engine_config: EngineConfig | None = None,
+    completer: Completer | None = None,
     progress: Callable[[Progress], None] | None = None,
     batch: BatchConfig | None = None,
     batch_progress: Callable[[BatchStats], None] | None = None,
@@ -617,6 +530,10 @@ async def generate(
             replay from the engine's journal, the only one read). When ``None``, an engine is
             opened from ``engine_config`` with that journal.
         engine_config: an :class:`~selfinstruct.engine.EngineConfig`, used when ``engine`` is None.
+        completer: instead of an engine, anything with ``async complete(request) -> Result`` (a
+            :class:`Completer`: a test double, a cache, another client) answers every request. It
+            owns any replay (``Result.from_journal``); ``run.json`` records no model for it, and
+            ``config.concurrency`` (default 64) bounds the requests in flight. Not with ``batch``.
         progress: called after each bootstrap answer with a :class:`Progress` snapshot.
         batch: send the classification and instance requests through OpenAI's Batch API (half
             the price) as instructions are accepted; the bootstrap stays online (each prompt
@@ -640,36 +557,43 @@ async def generate(
     """
     inputs = _load_inputs(config)
     out = config.out_dir
+    settings = engine.config if engine is not None else engine_config
+    if (settings is None) == (completer is None):
+        raise ConfigError("generate() needs engine= (an open Engine) or engine_config=, or else completer=")
+    if completer is not None and batch is not None:
+        raise ConfigError("generate(batch=...) needs an engine (engine= or engine_config=), not completer=")
     async with AsyncExitStack() as stack:
-        engine_settings = engine.config if engine is not None else engine_config
-        if engine_settings is None:
-            raise ConfigError("generate() needs engine= (an open Engine) or engine_config=")
-        data_files = (INSTRUCTIONS_FILE, TASKS_FILE, REJECTIONS_FILE)
+        recorded = engine_settings(settings)
         stack.enter_context(
             open_run_dir(
                 out,
                 config.to_json(),
                 window=config.window,
-                engine=_engine_settings(engine_settings),
+                engine=recorded,
                 new_run=new_run,
-                data_files=data_files,
+                data_files=DATA_FILES,
             )
         )
-        if engine is None:
-            engine = await stack.enter_async_context(Engine(engine_settings, journal=out / JOURNAL_FILE))
-        runner = _new_runner(config, engine, inputs, progress)
-        window = runner.window
+        if engine is None and settings is not None:
+            engine = await stack.enter_async_context(Engine(settings, journal=out / JOURNAL_FILE))
+        runner = _new_runner(config, completer or _required(engine), settings, inputs, progress)
         with one_error():  # a full disk under many tasks is one error, not one per task
-            _write_started(config, window, engine.config)
+            write_run_record(out, config.to_json(), runner.window, recorded, None)  # resumes use this window
             if batch is None:
                 await runner.run()
             else:
-                await _run_with_batches(runner, engine, batch, batch_progress)
+                await _run_with_batches(runner, _required(engine), batch, batch_progress)
         try:
             return runner.write_outputs(runner.status())
         except OutputWriteError as error:
-            answers = len(engine.journal) if engine.journal is not None else 0
+            if engine is None or engine.journal is None:
+                raise error.saving("it is left as it was") from None
+            journal = engine.journal
             raise error.saving(
-                f"it is left as it was; the {answers:,} answers are saved in the journal "
-                f"{out / JOURNAL_FILE}"
+                f"it is left as it was; the {len(journal):,} answers are saved in the journal {journal.path}"
             ) from None
+
+
+def _required(engine: Engine | None) -> Engine:
+    assert engine is not None
+    return engine

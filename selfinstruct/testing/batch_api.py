@@ -412,44 +412,15 @@ class FakeBatchAPI:
 
     def _materialize(self, batch: _Batch, status: str, processed: int) -> None:
         """Answer the processed lines and write the output and error files (once)."""
-        kind = _ENDPOINTS[batch.endpoint]
         draws = random.Random(f"{self.config.seed}:{batch.id}")
         output: list[bytes] = []
         errors: list[bytes] = []
         for index, (custom_id, body) in enumerate(batch.lines):
-            line_id = f"batch_req_{batch.id}_{index}"
             if index >= processed:
-                error = {
-                    "code": "batch_expired",
-                    "message": "This request could not be executed before the completion window expired.",
-                }
-                if status == "cancelled":
-                    error = {
-                        "code": "batch_cancelled",
-                        "message": "This request was not executed because the batch was cancelled.",
-                    }
-                unanswered = {"id": line_id, "custom_id": custom_id, "response": None, "error": error}
-                errors.append(orjson.dumps(unanswered))
+                errors.append(_unanswered_line(batch.id, index, custom_id, status))
                 self.counts[f"batch_lines_{status}"] += 1
                 continue
-            request_id = f"req_batch_{batch.id}_{index}"
-            if self.config.line_error_rate and draws.random() < self.config.line_error_rate:
-                self.counts["batch_lines_failed"] += 1
-                line_status = 500 if self.counts["batch_lines_failed"] % 2 else 429
-                failure: dict[str, Any] = {
-                    "message": "The server had an error (injected).",
-                    "type": "server_error",
-                    "param": None,
-                    "code": None,
-                }
-                if line_status == 429:
-                    failure.update(message="Rate limit reached (injected).", code="rate_limit_exceeded")
-                body_out: dict[str, Any] = {"error": failure}
-            else:
-                self.server._serial += 1
-                line_status, body_out, _ = self.server.answer(kind, body, serial=self.server._serial)
-            response = {"status_code": line_status, "request_id": request_id, "body": body_out}
-            line = orjson.dumps({"id": line_id, "custom_id": custom_id, "response": response, "error": None})
+            line_status, line = self._answer_line(batch, index, custom_id, body, draws)
             if line_status == 200:
                 output.append(line)
                 self.counts["batch_lines_ok"] += 1
@@ -460,29 +431,48 @@ class FakeBatchAPI:
                 errors.append(line)
         batch.completed = len(output)
         batch.failed = len(errors)
-        created = self._stamp(self.now()) or 0
-        if output:
-            file = _File(
-                self._next_id("file-"),
-                b"\n".join(output) + b"\n",
-                f"{batch.id}_output.jsonl",
-                "batch_output",
-                created,
-            )
-            self.files[file.id] = file
-            batch.output_file_id = file.id
-        if errors:
-            file = _File(
-                self._next_id("file-"),
-                b"\n".join(errors) + b"\n",
-                f"{batch.id}_error.jsonl",
-                "batch_output",
-                created,
-            )
-            self.files[file.id] = file
-            batch.error_file_id = file.id
+        batch.output_file_id = self._store_lines(output, f"{batch.id}_output.jsonl")
+        batch.error_file_id = self._store_lines(errors, f"{batch.id}_error.jsonl")
         batch.final, batch.processed = status, processed
         self.counts[f"batch_{status}"] += 1
+
+    def _answer_line(
+        self, batch: _Batch, index: int, custom_id: str, body: Any, draws: random.Random
+    ) -> tuple[int, bytes]:
+        """One answered line of a batch's results (an injected failure at ``line_error_rate``)."""
+        if self.config.line_error_rate and draws.random() < self.config.line_error_rate:
+            self.counts["batch_lines_failed"] += 1
+            line_status = 500 if self.counts["batch_lines_failed"] % 2 else 429
+            failure: dict[str, Any] = {
+                "message": "The server had an error (injected).",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+            if line_status == 429:
+                failure.update(message="Rate limit reached (injected).", code="rate_limit_exceeded")
+            body_out: dict[str, Any] = {"error": failure}
+        else:
+            self.server._serial += 1
+            kind = _ENDPOINTS[batch.endpoint]
+            line_status, body_out, _ = self.server.answer(kind, body, serial=self.server._serial)
+        response = {
+            "status_code": line_status,
+            "request_id": f"req_batch_{batch.id}_{index}",
+            "body": body_out,
+        }
+        line_id = f"batch_req_{batch.id}_{index}"
+        record = {"id": line_id, "custom_id": custom_id, "response": response, "error": None}
+        return line_status, orjson.dumps(record)
+
+    def _store_lines(self, lines: list[bytes], name: str) -> str | None:
+        """Keep ``lines`` as a results file; return its id (None when there are no lines)."""
+        if not lines:
+            return None
+        created = self._stamp(self.now()) or 0
+        file = _File(self._next_id("file-"), b"\n".join(lines) + b"\n", name, "batch_output", created)
+        self.files[file.id] = file
+        return file.id
 
     async def _retrieve(self, request: web.Request) -> web.Response:
         self.counts["batch_polls"] += 1
@@ -528,3 +518,18 @@ class FakeBatchAPI:
             batch.cancel_at = self.now()
             self.counts["batch_cancel_requests"] += 1
         return self._json(self._view(batch))
+
+
+def _unanswered_line(batch_id: str, index: int, custom_id: str, status: str) -> bytes:
+    """The error line of a request the batch never ran (it expired or was cancelled first)."""
+    error = {
+        "code": "batch_expired",
+        "message": "This request could not be executed before the completion window expired.",
+    }
+    if status == "cancelled":
+        error = {
+            "code": "batch_cancelled",
+            "message": "This request was not executed because the batch was cancelled.",
+        }
+    line = {"id": f"batch_req_{batch_id}_{index}", "custom_id": custom_id, "response": None, "error": error}
+    return orjson.dumps(line)

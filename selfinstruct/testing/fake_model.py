@@ -661,63 +661,19 @@ def _demo_shape_blocks(
     examples, ``N/A``-style empty inputs. Label-first: ``Class label: x`` then ``Sentence: ...``.
     """
     field = rng.choice(_FIELDS)
-    blocks: list[str] = []
-    written: list[Instance] = []
     if label_first:
-        shape = rng.choice(_LABEL_SHAPES)
-        labels = _task_labels(instruction, rng)
-        for number, sentence in enumerate(inputs, start=1):
-            label = labels[(number - 1) % len(labels)]
-            if shape == "bold":
-                block, given = f"**Class label:** {label}\n**{field}:** {sentence}", f"{field}: {sentence}"
-            elif shape == "two-fields":
-                claim = f"Claim: The writer mentions {rng.choice(_NOUN)}."
-                block, given = (
-                    f"Class label: {label}\nDocument: {sentence}\n{claim}",
-                    f"Document: {sentence}\n{claim}",
-                )
-            else:
-                block, given = f"Class label: {label}\n{field}: {sentence}", f"{field}: {sentence}"
-            if shape == "headers":
-                block = f"Example {number}\n{block}"
-            blocks.append(block)
-            written.append(Instance(given, label))
-        return blocks, written, "\n\n"
+        return _label_first_blocks(instruction, inputs, field, rng)
     shape = rng.choice(_DEMO_SHAPES)
     joiner = "\n" if shape == "paper" and rng.random() < 0.5 else "\n\n"  # the paper's demos: no blank lines
     words = instruction.split()
+    blocks: list[str] = []
+    written: list[Instance] = []
     for number, sentence in enumerate(inputs, start=1):
         output = " ".join(
             [_demo_sentence(rng) for _ in range(rng.randint(1, 2))]
             + ([f"({' '.join(words[:3])})"] if words and rng.random() < 0.2 else [])
         )
-        has_input = shape in ("na-inputs", "numbered") or rng.random() < 0.7
-        given = f"{field}: {sentence}"
-        lines = [f"{field}: {sentence}"]
-        if shape == "question-options" or (shape == "numbered" and rng.random() < 0.5):
-            lines = [f"Question: Which word fits this {rng.choice(_TEXTTYPE)}? {sentence}"]
-            lines.append(f"Options: (A) {rng.choice(_ADJ)} (B) {rng.choice(_ADJ)} (C) {rng.choice(_ADJ)}")
-            given = "\n".join(lines)
-        elif shape == "dialogue":
-            lines = [
-                "Dialogue:",
-                f"- {rng.choice(_PERSON).capitalize()}: {sentence}",
-                f"- Friend: I see, {rng.choice(_WORDS)}.",
-            ]
-            given = "\n".join(lines)
-        elif shape == "na-inputs" and rng.random() < 0.5:
-            has_input = False
-        if shape == "markdown":
-            lines = [f"**{field}:** {sentence}"]
-        elif shape == "bullets":
-            lines = [f"- **{field}:** {sentence}"]
-        elif shape == "italic":
-            lines = [f"*{field}:* {sentence}"]
-        if shape == "na-inputs":
-            lines = [f"Input: {sentence if has_input else rng.choice(_EMPTY_SPELLINGS)}"]
-            given = sentence
-        if not has_input:
-            lines, given = [], ""
+        lines, given = _demo_input_lines(shape, field, sentence, rng)
         out_line = {
             "markdown": f"**Output:** {output}",
             "bullets": f"- **Output:** {output}",
@@ -735,6 +691,65 @@ def _demo_shape_blocks(
         blocks.append(block)
         written.append(Instance(given, output))
     return blocks, written, joiner
+
+
+def _demo_input_lines(shape: str, field: str, sentence: str, rng: random.Random) -> tuple[list[str], str]:
+    """The input lines of one input-first demo block, and the input they hold ("" for none)."""
+    has_input = shape in ("na-inputs", "numbered") or rng.random() < 0.7
+    given = f"{field}: {sentence}"
+    lines = [f"{field}: {sentence}"]
+    if shape == "question-options" or (shape == "numbered" and rng.random() < 0.5):
+        lines = [f"Question: Which word fits this {rng.choice(_TEXTTYPE)}? {sentence}"]
+        lines.append(f"Options: (A) {rng.choice(_ADJ)} (B) {rng.choice(_ADJ)} (C) {rng.choice(_ADJ)}")
+        given = "\n".join(lines)
+    elif shape == "dialogue":
+        lines = [
+            "Dialogue:",
+            f"- {rng.choice(_PERSON).capitalize()}: {sentence}",
+            f"- Friend: I see, {rng.choice(_WORDS)}.",
+        ]
+        given = "\n".join(lines)
+    elif shape == "na-inputs" and rng.random() < 0.5:
+        has_input = False
+    if shape == "markdown":
+        lines = [f"**{field}:** {sentence}"]
+    elif shape == "bullets":
+        lines = [f"- **{field}:** {sentence}"]
+    elif shape == "italic":
+        lines = [f"*{field}:* {sentence}"]
+    if shape == "na-inputs":
+        lines = [f"Input: {sentence if has_input else rng.choice(_EMPTY_SPELLINGS)}"]
+        given = sentence
+    if not has_input:
+        lines, given = [], ""
+    return lines, given
+
+
+def _label_first_blocks(
+    instruction: str, inputs: list[str], field: str, rng: random.Random
+) -> tuple[list[str], list[Instance], str]:
+    """Label-first demo blocks (``Class label: x`` then the input), their instances, the separator."""
+    shape = rng.choice(_LABEL_SHAPES)
+    labels = _task_labels(instruction, rng)
+    blocks: list[str] = []
+    written: list[Instance] = []
+    for number, sentence in enumerate(inputs, start=1):
+        label = labels[(number - 1) % len(labels)]
+        if shape == "bold":
+            block, given = f"**Class label:** {label}\n**{field}:** {sentence}", f"{field}: {sentence}"
+        elif shape == "two-fields":
+            claim = f"Claim: The writer mentions {rng.choice(_NOUN)}."
+            block, given = (
+                f"Class label: {label}\nDocument: {sentence}\n{claim}",
+                f"Document: {sentence}\n{claim}",
+            )
+        else:
+            block, given = f"Class label: {label}\n{field}: {sentence}", f"{field}: {sentence}"
+        if shape == "headers":
+            block = f"Example {number}\n{block}"
+        blocks.append(block)
+        written.append(Instance(given, label))
+    return blocks, written, "\n\n"
 
 
 def _demo_sentence(rng: random.Random) -> str:

@@ -48,6 +48,22 @@ __all__ = [
 ]
 
 
+#: Injected faults answered with an error (or nothing) instead of a completion.
+_REFUSALS = frozenset({"flex_unavailable", "rate_limited", "server_error", "dropped", "garbage"})
+
+
+def _parse_body(raw: bytes, kind: str) -> dict[str, Any]:
+    """The request body, checked as an OpenAI server checks it; ValueError says what is wrong."""
+    body = orjson.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("body is not an object")
+    if kind == "chat" and not isinstance(body.get("messages"), list):
+        raise ValueError("'messages' must be a list")
+    if kind == "completion" and "prompt" not in body:
+        raise ValueError("'prompt' is required")
+    return body
+
+
 @dataclass(frozen=True)
 class FakeReply:
     """What a responder returns when plain text is not enough.
@@ -376,105 +392,110 @@ class FakeOpenAIServer:
     async def _handle(self, request: web.Request, kind: str) -> web.StreamResponse:
         self.counts["requests"] += 1
         self._serial += 1
-        request_id = f"req_{self._serial}"
+        headers = {"x-request-id": f"req_{self._serial}"}
         raw = await request.read()
         try:
-            body = orjson.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("body is not an object")
-            if kind == "chat" and not isinstance(body.get("messages"), list):
-                raise ValueError("'messages' must be a list")
-            if kind == "completion" and "prompt" not in body:
-                raise ValueError("'prompt' is required")
+            body = _parse_body(raw, kind)
         except ValueError as error:  # orjson.JSONDecodeError is a ValueError
             self.counts["bad_request"] += 1
             return self._error(400, f"invalid request: {error}", request=request)
-
-        config = self.config
-        if config.latency:
-            await asyncio.sleep(config.latency)
-
-        prompt_tokens = count_tokens(prompt_text(kind, body))
-        headers = {"x-request-id": request_id}
-        if config.rpm_limit is not None or config.tpm_limit is not None:
-            now = self.clock()
-            self._window.expire(now)
-            wait = self._window.wait_for(now, config.rpm_limit, config.tpm_limit, prompt_tokens)
-            if wait > 0:
-                self.counts["limit_exceeded"] += 1
-                return self._error(
-                    429,
-                    "Rate limit reached; please retry later.",
-                    code="rate_limit_exceeded",
-                    headers={**headers, **self._retry_headers(wait), **self._limit_headers(now)},
-                    request=request,
-                )
-            self._window.events.append((now, prompt_tokens))
-            self._window.tokens += prompt_tokens
-            headers.update(self._limit_headers(now))
-
-        if config.rate_flex_unavailable and body.get("service_tier") == "flex":
-            if self._random.random() < config.rate_flex_unavailable:
-                # What OpenAI's flex tier answers when it has no capacity: a 429 without Retry-After.
-                self.counts["flex_unavailable"] += 1
-                return self._error(
-                    429,
-                    "Resource unavailable: not enough capacity for flex processing; retry later.",
-                    code="resource_unavailable",
-                    headers=headers,
-                    request=request,
-                )
-
-        draw = self._random.random()
-        if draw < config.rate_429:
-            self.counts["rate_limited"] += 1
-            return self._error(
-                429,
-                "Rate limit reached (injected).",
-                code="rate_limit_exceeded",
-                headers={**headers, **self._retry_headers(config.retry_after)},
-                request=request,
-            )
-        draw -= config.rate_429
-        if draw < config.rate_500:
-            self.counts["server_error"] += 1
-            return self._error(500, "The server had an error (injected).", headers=headers, request=request)
-        draw -= config.rate_500
-        if draw < config.rate_drop:
-            self.counts["dropped"] += 1
-            return await self._drop(request)
-        draw -= config.rate_drop
-        if draw < config.rate_garbage:
-            self.counts["garbage"] += 1
-            truncated = b'{"id": "cmpl-x", "object": "chat.completion", "choi'
-            garbage = truncated if self.counts["garbage"] % 2 else b"<html><body>502 Bad Gateway</body>"
-            return web.Response(body=garbage, content_type="application/json", headers=headers)
-        draw -= config.rate_garbage
-        empty = draw < config.rate_empty_answer
-        draw -= config.rate_empty_answer
-        odd_usage = not empty and draw < config.rate_odd_usage
-
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        limited = self._over_limit(request, count_tokens(prompt_text(kind, body)), headers)
+        if limited is not None:
+            return limited
+        fault = self._pick_fault(body)
+        if fault in _REFUSALS:
+            self.counts[fault] += 1
+            return await self._refuse(fault, request, headers)
         status, payload, extra = self.answer(kind, body, serial=self._serial)
         headers.update(extra)
-        if status == 200 and empty:
-            self.counts["ok"] -= 1
-            self.counts["empty_answer"] += 1
-            _empty_first_choice(payload, kind, self.counts["empty_answer"])
-        elif status == 200:
-            if odd_usage:
-                self.counts["odd_usage"] += 1
-                odd = _ODD_COUNTS[(self.counts["odd_usage"] - 1) % len(_ODD_COUNTS)]
-                payload["usage"] = {"prompt_tokens": odd, "completion_tokens": 3.5, "total_tokens": "?"}
-            digest = hashlib.blake2b(raw, digest_size=16).digest()
-            if digest in self._answered:
-                self.counts["answered_again"] += 1
-            self._answered.add(digest)
-        elif config.echo_key:
+        if status == 200:
+            self._spoil_or_record(fault, kind, payload, raw)
+        elif self.config.echo_key:
             message = payload["error"]["message"]
             payload["error"]["message"] = f"{message} (key {request.headers.get('Authorization', '')!r})"
         return web.Response(
             status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
         )
+
+    def _over_limit(
+        self, request: web.Request, prompt_tokens: int, headers: dict[str, str]
+    ) -> web.Response | None:
+        """The 429 of the rpm/tpm window, if this request is over it; else record it (and its headers)."""
+        config = self.config
+        if config.rpm_limit is None and config.tpm_limit is None:
+            return None
+        now = self.clock()
+        self._window.expire(now)
+        wait = self._window.wait_for(now, config.rpm_limit, config.tpm_limit, prompt_tokens)
+        if wait > 0:
+            self.counts["limit_exceeded"] += 1
+            return self._error(
+                429,
+                "Rate limit reached; please retry later.",
+                code="rate_limit_exceeded",
+                headers={**headers, **self._retry_headers(wait), **self._limit_headers(now)},
+                request=request,
+            )
+        self._window.events.append((now, prompt_tokens))
+        self._window.tokens += prompt_tokens
+        headers.update(self._limit_headers(now))
+        return None
+
+    def _pick_fault(self, body: Mapping[str, Any]) -> str | None:
+        """The injected fault for this request (a ``counts`` key), drawn at the configured rates."""
+        config = self.config
+        if config.rate_flex_unavailable and body.get("service_tier") == "flex":
+            if self._random.random() < config.rate_flex_unavailable:
+                return "flex_unavailable"
+        draw = self._random.random()
+        for fault, rate in (
+            ("rate_limited", config.rate_429),
+            ("server_error", config.rate_500),
+            ("dropped", config.rate_drop),
+            ("garbage", config.rate_garbage),
+            ("empty_answer", config.rate_empty_answer),
+            ("odd_usage", config.rate_odd_usage),
+        ):
+            if draw < rate:
+                return fault
+            draw -= rate
+        return None
+
+    async def _refuse(self, fault: str, request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+        """Answer with an injected failure instead of a completion."""
+        if fault == "flex_unavailable":
+            # What OpenAI's flex tier answers when it has no capacity: a 429 without Retry-After.
+            message = "Resource unavailable: not enough capacity for flex processing; retry later."
+            return self._error(429, message, code="resource_unavailable", headers=headers, request=request)
+        if fault == "rate_limited":
+            headers = {**headers, **self._retry_headers(self.config.retry_after)}
+            message = "Rate limit reached (injected)."
+            return self._error(429, message, code="rate_limit_exceeded", headers=headers, request=request)
+        if fault == "server_error":
+            return self._error(500, "The server had an error (injected).", headers=headers, request=request)
+        if fault == "dropped":
+            return await self._drop(request)
+        truncated = b'{"id": "cmpl-x", "object": "chat.completion", "choi'
+        garbage = truncated if self.counts["garbage"] % 2 else b"<html><body>502 Bad Gateway</body>"
+        return web.Response(body=garbage, content_type="application/json", headers=headers)
+
+    def _spoil_or_record(self, fault: str | None, kind: str, payload: dict[str, Any], raw: bytes) -> None:
+        """Empty the answer or garble its usage (injected), or note a body answered more than once."""
+        if fault == "empty_answer":
+            self.counts["ok"] -= 1
+            self.counts["empty_answer"] += 1
+            _empty_first_choice(payload, kind, self.counts["empty_answer"])
+            return
+        if fault == "odd_usage":
+            self.counts["odd_usage"] += 1
+            odd = _ODD_COUNTS[(self.counts["odd_usage"] - 1) % len(_ODD_COUNTS)]
+            payload["usage"] = {"prompt_tokens": odd, "completion_tokens": 3.5, "total_tokens": "?"}
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        if digest in self._answered:
+            self.counts["answered_again"] += 1
+        self._answered.add(digest)
 
     def answer(
         self, kind: str, body: Mapping[str, Any], *, serial: int
