@@ -296,7 +296,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--blocks", type=int, default=0, help="Ray input blocks (0: the default)")
-    parser.add_argument("--minhash-lines", type=int, default=None, help="default: --lines")
+    parser.add_argument("--minhash-lines", type=int, default=None, help="default: --lines; 0 skips it")
     parser.add_argument("--calibrate", type=int, nargs="*", default=None, help="join task block sizes")
     parser.add_argument("--workers", type=int, nargs="*", default=[2, 8, 32, 128])
     parser.add_argument(
@@ -367,7 +367,7 @@ def main() -> int:
 
         exact_dropped = np.ones(args.lines, dtype=bool)
         exact_dropped[kept_rows(outs["l"][0])] = False
-    lsh_lines = min(args.minhash_lines or args.lines, args.lines)
+    lsh_lines = args.lines if args.minhash_lines is None else min(args.minhash_lines, args.lines)
     if lsh_lines == args.lines:
         lsh_kept, lsh_seconds = minhash_dedup(texts)
         dropped = ~lsh_kept

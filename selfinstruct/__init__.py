@@ -10,7 +10,7 @@ that the command line starts fast):
   ``CompleteReport``
 - batch (OpenAI's Batch API, half price): ``BatchRunner``, ``BatchConfig``, ``BatchStats``,
   ``complete_file_in_batches``, ``BatchCompleteReport``
-- pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``load_seed_tasks``, ``SeedTask``,
+- pipeline: ``generate``, ``RunConfig``, ``RunSummary``, ``Completer``, ``load_seed_tasks``, ``SeedTask``,
   ``export_run``, ``load_stats``, ``format_stats``
 - local model: ``serve_local_model``, ``LocalModel``, ``find_default_model``
 - errors: ``SelfInstructError`` and the tree under it, ``ErrorKind`` (see ``selfinstruct.errors``)
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     )
     from .local import LocalModel, find_default_model, serve_local_model
     from .pipeline import (
+        Completer,
         RunConfig,
         RunSummary,
         SeedTask,
@@ -113,6 +114,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["LocalModel", "find_default_model", "serve_local_model"], ".local"),
     **dict.fromkeys(
         [
+            "Completer",
             "RunConfig",
             "RunSummary",
             "SeedTask",
@@ -134,6 +136,7 @@ __all__ = [
     "BatchStats",
     "BudgetExceededError",
     "CompleteReport",
+    "Completer",
     "ConfigError",
     "DedupSummary",
     "Engine",

@@ -177,19 +177,13 @@ def dedup_file_ray(
             ``skip_invalid``.
         ConfigError: a bad setting, or Ray not installed.
     """
-    from ..dedup import IndexConfig
-    from ..dedup._tokenize import get_tokenizer
-
     started = time.perf_counter()
-    IndexConfig(threshold=threshold, tokenizer=tokenizer, use_stemmer=stemmer, rule=rule)
-    get_tokenizer(tokenizer, use_stemmer=stemmer)  # fails now, not in a worker, when nltk is missing
-    if blocks is not None and blocks < 1:
-        raise ConfigError(f"blocks must be >= 1, got {blocks}")
+    options = JoinOptions(threshold=threshold, rule=rule, tokenizer=tokenizer, stemmer=stemmer)
+    _check_options(options, blocks)
     input_path = Path(input)
     pool_paths = [Path(p) for p in against]
     for path in [*pool_paths, input_path]:
         check_input_file(path, empty_ok=True)
-    options = JoinOptions(threshold=threshold, rule=rule, tokenizer=tokenizer, stemmer=stemmer)
     stage_seconds = dict.fromkeys(("connect", *STAGES), 0.0)
 
     def report(stage: str, done: int, total: int, rows: int, pairs: int) -> None:
@@ -226,6 +220,22 @@ def dedup_file_ray(
         eager_joins=driver.eager_joins,
         bytes_shuffled=driver.shuffled,
     )
+
+
+def _check_options(options: JoinOptions, blocks: int | None) -> None:
+    """Raise ConfigError now, not in a worker, for a bad setting or a tokenizer that cannot load."""
+    from ..dedup import IndexConfig
+    from ..dedup._tokenize import get_tokenizer
+
+    IndexConfig(
+        threshold=options.threshold,
+        tokenizer=options.tokenizer,
+        use_stemmer=options.stemmer,
+        rule=options.rule,
+    )
+    get_tokenizer(options.tokenizer, use_stemmer=options.stemmer)  # nltk missing for the stemmer
+    if blocks is not None and blocks < 1:
+        raise ConfigError(f"blocks must be >= 1, got {blocks}")
 
 
 @dataclass

@@ -16,7 +16,7 @@ reason), ``run`` (the streaming, resumable run), ``export`` (fine-tuning formats
 from .export import FORMATS, ExportSummary, export_records, export_run
 from .filters import InstanceFilterResult, InstructionFilter, filter_instances
 from .parse import ParsedInstances, ParsedList, parse_instances, parse_instructions, parse_yes_no
-from .run import Progress, RunConfig, RunSummary, generate
+from .run import Completer, Progress, RunConfig, RunSummary, generate
 from .seeds import (
     ClassificationExample,
     Instance,
@@ -28,6 +28,7 @@ from .seeds import (
 from .stats import RunStats, format_stats, load_stats, plot_stats
 
 __all__ = [
+    "Completer",
     "FORMATS",
     "ClassificationExample",
     "ExportSummary",
