@@ -213,7 +213,7 @@ def dedup_file_ray(
         seconds=time.perf_counter() - started,
         stage_seconds=stage_seconds,
         pairs=driver.pairs_found,
-        blocks=len(corpus.everything) - corpus.first_input,
+        blocks=len(corpus.inputs),
         pool_blocks=corpus.first_input,
         cpus=cpus,
         joins=tuple(driver.joins),
@@ -291,8 +291,11 @@ def _read_all(
 
 
 class _Driver:
-    """The join, resolve and write stages: starts join tasks as ``JoinPlan`` says, resolves blocks in
-    input order as their joins finish, and writes each block's rendered lines in order."""
+    """The join, resolve and write stages of one dedup.
+
+    Starts join tasks as ``JoinPlan`` says, resolves blocks in input order as their joins finish,
+    and writes each block's rendered lines in order.
+    """
 
     def __init__(
         self,
