@@ -319,6 +319,7 @@ class _Driver:
         self.kept_count = self.rejected_count = 0
         self.stage_seconds = {"join": 0.0, "write": 0.0, "resolve": 0.0}
         self._bytes = [_meta(src).block_bytes for src in corpus.everything]
+        self._kept_rows: dict[int, np.ndarray] = {}  # the block just resolved: its kept row indices
 
     def run(self, out: IO[bytes], rej: IO[bytes] | None) -> None:
         """Run the stages to the end, writing kept lines to ``out`` and rejects to ``rej``."""
@@ -355,8 +356,7 @@ class _Driver:
             left, right = self.corpus.everything[join.left], self.corpus.everything[join.right]
             left_rows = None
             if join.kept_only:
-                mask = np.frombuffer(self.kept, dtype=np.uint8, count=_meta(left).rows, offset=left.offset)
-                left_rows = np.flatnonzero(mask).astype(np.int64)
+                left_rows = self._kept_rows[join.left]
                 self.shuffled += left_rows.nbytes
             elif join.left >= self.corpus.first_input and join.left != join.right:
                 self.eager_joins += 1
@@ -396,6 +396,8 @@ class _Driver:
                 _render(self.remote, src, self.field_name, mask, rejected, everything, want_rejects)
             )
             self.shuffled += mask.nbytes + rejected.rows.nbytes * 4
+            # Every later block's kept-only join with this one reads the same rows.
+            self._kept_rows = {block: np.flatnonzero(mask).astype(np.int64)}
             self._submit_all(self.plan.resolved(block, kept))
 
 
@@ -486,7 +488,7 @@ def _render(
         nearest_source,
         nearest_row,
         rejected.score,
-        [everything[k].block for k in needed],
         [everything[k].path for k in needed],
         want_rejects,
+        *[everything[k].block for k in needed],
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -147,9 +146,9 @@ def render_task(
     nearest_source: np.ndarray,
     nearest_row: np.ndarray,
     scores: np.ndarray,
-    sources: list[Any],
     source_paths: list[str],
     want_rejects: bool,
+    *blocks: Block,
 ) -> tuple[bytes, bytes]:
     """The output lines of one range: kept records, and reject records if asked.
 
@@ -157,14 +156,11 @@ def render_task(
         kept: one byte per valid row of the range (1 = kept).
         rejected: the block rows rejected, ascending; ``nearest_source[k]``/``nearest_row[k]`` name the
             block (an index into ``sources``) and row of the nearest kept record, ``scores[k]`` its score.
-        sources: object refs of the blocks holding the nearest records (fetched here, not in the driver).
-        source_paths: the file each of those blocks came from, as the user named it.
+        source_paths: the file each of ``blocks`` came from, as the user named it.
+        blocks: the blocks holding the nearest records. The driver passes their object refs as
+            top-level arguments, so Ray fetches them (and rebuilds one lost with its node) before the
+            task runs; a ref nested in a list would be fetched inside the task instead.
     """
-    blocks: list[Block] = []
-    if want_rejects and len(rejected):
-        import ray
-
-        blocks = ray.get(sources)
     out: list[bytes] = []
     rejects: list[bytes] = []
     rejected_rows = rejected.tolist()
