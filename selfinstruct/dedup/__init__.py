@@ -23,7 +23,7 @@ from ._backend import kernel_name
 from ._blocks import TokenBlock, tokenize_block
 from ._file import DedupSummary, ProgressCallback, dedup_file
 from ._index import IndexConfig, IndexStatistics, Match, NoveltyIndex
-from ._join import similar_pairs
+from ._join import default_workers, similar_pairs
 from ._score import lcs_tokens, rouge_l, rouge_l_tokens
 from ._tokenize import TOKENIZERS, tokenize
 
@@ -37,6 +37,7 @@ __all__ = [
     "NoveltyIndex",
     "TokenBlock",
     "dedup_file",
+    "default_workers",
     "lcs_tokens",
     "rouge_l",
     "kernel_name",

@@ -152,9 +152,8 @@ def similar_pairs(
                 f"cannot be joined with tokenizer={tokenizer!r}, stemmer={stemmer}"
             )
     prefix = get_prefix(backend)
-    join = _PairJoin(
-        prefix, blocks[0], blocks[1] if len(blocks) == 2 else None, float(threshold), rule == "original"
-    )
+    other = blocks[1] if len(blocks) == 2 else None
+    join = _PairJoin(prefix, blocks[0], other, float(threshold), strict=rule == "original")
     plain = prefix.__name__.endswith("_py") or backend == "python"
     pairs: list[tuple[int, int, float]] = []
     with Workers(1 if plain else (workers or default_workers())) as pool:
@@ -172,8 +171,8 @@ class _PairJoin:
     """
 
     def __init__(
-        self, prefix: Any, base: TokenBlock, other: TokenBlock | None, threshold: float, strict: bool
-    ):
+        self, prefix: Any, base: TokenBlock, other: TokenBlock | None, threshold: float, *, strict: bool
+    ) -> None:
         self.prefix, self.base, self.threshold, self.strict = prefix, base, threshold, strict
         self.self_join = other is None
         if other is None:

@@ -12,8 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ..dedup import Match, NoveltyIndex
-from ..dedup._join import default_workers
+from ..dedup import Match, NoveltyIndex, default_workers
 
 __all__ = ["THREADS_FROM", "Admission", "InstructionPool"]
 
