@@ -23,6 +23,7 @@ __all__ = [
     "get_kernels",
     "get_prefix",
     "kernel_name",
+    "prefix_for",
     "python_kernels",
     "warm_up_in_background",
 ]
@@ -55,7 +56,7 @@ def get_kernels(backend: str = "auto") -> ModuleType:
 
 
 def kernel_name() -> str:
-    """"numba" or "python": the implementation ``backend="auto"`` uses (loads it if needed)."""
+    """ "numba" or "python": the implementation ``backend="auto"`` uses (loads it if needed)."""
     return "numba" if get_kernels() is not python_kernels else "python"
 
 
@@ -68,6 +69,11 @@ def get_prefix(backend: str = "auto") -> ModuleType:
     from . import _prefix
 
     return _prefix
+
+
+def prefix_for(kernels: ModuleType) -> ModuleType:
+    """The prefix-filter module that goes with the kernel module ``kernels`` (compiled or twin)."""
+    return get_prefix("python" if kernels is python_kernels else "numba")
 
 
 def _numba_cache_dirs() -> list[Path]:

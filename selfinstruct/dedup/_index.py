@@ -1,14 +1,18 @@
 """``NoveltyIndex``: a growing pool of instructions that answers "is this one new?" exactly.
 
 Layout (all numpy, grown by doubling): the pool's token ids in CSR form (``row_tok``/``row_off``)
-and an inverted index from token id to the rows holding it (chains of blocks, see
-``_kernels.index_row``). A check probes the candidate's rarest tokens first and stops as soon as a
-row sharing none of them could not reach the threshold (prefix filtering); the rows it meets are
-pruned by length and token-overlap bounds (LCS <= shared tokens) and the survivors verified with
-the bit-parallel LCS kernel. Bounds only discard rows that provably score below the bar, so the
-decision is always that of an exhaustive rouge-score scan. Each token's list starts with a block
-sorted by row length, so late (frequent) tokens are read only for the short rows that can still
+and two indexes over them. The decision comes from prefix postings (``_pool_postings``): each
+row is listed only under its rarest tokens, so a check reads a small part of the pool and
+verifies the few rows the exact length, bitmap and positional filters leave with the
+bit-parallel LCS kernel. The full inverted index (every row under every token, chains of blocks,
+see ``_kernels.index_row``) serves ``nearest=True`` when the candidate is novel: the most
+similar row below the threshold shares no particular token with it, so that search walks the
+query's tokens rarest first and stops once a row sharing none of the walked tokens could not
+beat the best score found (``_kernels.search``). Each token's list there starts with a block
+sorted by row length, so frequent tokens are read only for the short rows that can still
 qualify; rows added since the last compaction sit in unsorted tail blocks until the next one.
+Bounds only discard rows that provably score below the bar, so every decision is that of an
+exhaustive rouge-score scan.
 
 Thread safety: every public method takes one lock, so an index may be shared by threads (calls
 run one at a time). ``check_batch(..., workers=N)`` checks a batch against the pool on N threads,
@@ -30,7 +34,8 @@ import numpy as np
 import orjson
 
 from ..errors import ConfigError
-from ._backend import compiled_cache_ready, get_kernels, python_kernels, warm_up_in_background
+from ._backend import compiled_cache_ready, get_kernels, prefix_for, python_kernels, warm_up_in_background
+from ._pool_postings import PoolPostings, ProbeScratch
 from ._tokenize import TOKENIZERS, get_tokenizer
 
 __all__ = ["IndexConfig", "IndexStatistics", "Match", "NoveltyIndex"]
@@ -40,8 +45,8 @@ MODES = ("exact", "approximate")
 BACKENDS = ("auto", "numba", "python")
 _SNAPSHOT_MAGIC = b"SELFINSTRUCT-NOVELTY-INDEX-2\n"
 _STAMP_LIMIT = (1 << 31) - 4
-# The kernel ``_warm`` compiles last, and how often (seconds) a twin-backed index looks for it.
-_LAST_KERNEL = "_kernels.compact"
+# Kernels ``_warm`` compiles late, and how often (seconds) a twin-backed index looks for them.
+_LAST_KERNELS = ("_prefix.best_match", "_kernels.compact")
 _UPGRADE_POLL = 2.0
 
 
@@ -122,6 +127,11 @@ class IndexConfig:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+def _compiled_ready() -> bool:
+    """Whether Numba's cache holds the kernels an index uses (compiled late by ``_warm``)."""
+    return all(compiled_cache_ready(kernel) for kernel in _LAST_KERNELS)
+
+
 def _grow(array: np.ndarray, needed: int, fill: int) -> np.ndarray:
     if needed <= array.shape[0]:
         return array
@@ -183,6 +193,7 @@ class _Scratch:
     def __init__(self, slot: np.ndarray, state: np.ndarray) -> None:
         self.slot = slot
         self.state = state
+        self.probe = ProbeScratch()
         self.stamp_value = 2
         self.checks = 0
         self.verified = 0
@@ -241,7 +252,7 @@ class NoveltyIndex:
         # start on the plain twin (same arrays, same answers) while a background process fills
         # the cache, and switch once it is there.
         self._upgrade_at: float | None = None
-        if backend == "auto" and self._k is not python_kernels and not compiled_cache_ready(_LAST_KERNEL):
+        if backend == "auto" and self._k is not python_kernels and not _compiled_ready():
             self._k = python_kernels
             warm_up_in_background()
             self._upgrade_at = time.monotonic() + _UPGRADE_POLL
@@ -255,6 +266,8 @@ class NoveltyIndex:
         self._checks = 0
         self._verified = 0
         self._init_arrays()
+        self._postings = PoolPostings(threshold)
+        self._probe = ProbeScratch()
         self._lsh: Any = None
         if mode == "approximate" or minhash:
             from ._minhash import MinHashFinder
@@ -508,9 +521,16 @@ class NoveltyIndex:
             self._full = _compacted(self._k, self._full)
             self._compacted_rows = rows
 
+    def _sync_postings(self) -> None:
+        """Bring the prefix postings (the exact decision's index) up to the pool."""
+        if self.config.mode == "exact":
+            rows, vocab = len(self._texts), len(self._vocab)
+            self._postings.sync(prefix_for(self._k), self._row_tok, self._row_off, rows, vocab)
+
     def _check_many(self, tokens: list[list[str]], nearest: bool, workers: int) -> list[Match]:
         """Check each token list against the current pool, on up to ``workers`` threads."""
         self._compact_if_due()
+        self._sync_postings()
         if workers == 1 or len(tokens) < 2 * workers or not self._texts:
             return [self._check(toks, nearest) for toks in tokens]
         from concurrent.futures import ThreadPoolExecutor
@@ -533,7 +553,7 @@ class NoveltyIndex:
         """Switch from the twin to the compiled kernels once the background compile is cached."""
         if self._upgrade_at is None or time.monotonic() < self._upgrade_at:
             return
-        if compiled_cache_ready(_LAST_KERNEL):
+        if _compiled_ready():
             self._k = get_kernels("auto")
             self._upgrade_at = None
         else:
@@ -543,29 +563,67 @@ class NoveltyIndex:
         config = self.config
         if scratch is None:
             self._maybe_upgrade()
-        if scratch is None:
             self._checks += 1
             self._compact_if_due()
-            slot, state, stamp_value = self._slot, self._stamp, self._next_stamp()
+            self._sync_postings()
+            slot, state, stamp_value, probe = self._slot, self._stamp, self._next_stamp(), self._probe
         else:
             scratch.checks += 1
-            slot, state, stamp_value = scratch.slot, scratch.state, scratch.next_stamp()
+            slot, state, stamp_value, probe = scratch.slot, scratch.state, scratch.next_stamp(), scratch.probe
         if not self._texts:
             return Match(novel=True, score=0.0, nearest=None, nearest_text=None)
         query = self._encode(tokens)
-        best, best_id = -1.0, -1
-        if self._lsh is not None and len(query):
-            rows = self._lsh.query(tokens)
-            if rows:
-                rows_arr = np.array(sorted(rows), dtype=np.int32)
-                scores = self._k.score_rows(query, rows_arr, self._row_tok, self._row_off, slot)
-                i = int(np.argmax(scores))
-                if scores[i] > 0.0:
-                    best, best_id = float(scores[i]), int(rows_arr[i])
+        best, best_id = self._lsh_best(tokens, query, slot) if self._lsh is not None else (-1.0, -1)
         if config.mode == "exact":
-            best, best_id, verified = self._k.search(
+            best, best_id, verified = self._exact_best(
+                query, (best, best_id), nearest, slot, state, stamp_value, probe
+            )
+            if scratch is None:
+                self._verified += verified
+            else:
+                scratch.verified += verified
+        if config.rule == "paper":
+            novel = best < config.threshold
+        else:
+            novel = best <= config.threshold
+        if best_id < 0 or best <= 0.0:
+            return Match(novel=novel, score=0.0, nearest=None, nearest_text=None)
+        return Match(novel=novel, score=best, nearest=best_id, nearest_text=self._texts[best_id])
+
+    def _lsh_best(self, tokens: list[str], query: np.ndarray, slot: np.ndarray) -> tuple[float, int]:
+        """The best exact score among the pool items MinHash LSH proposes (or -1.0, -1)."""
+        rows = self._lsh.query(tokens) if len(query) else None
+        if not rows:
+            return -1.0, -1
+        rows_arr = np.array(sorted(rows), dtype=np.int32)
+        scores = self._k.score_rows(query, rows_arr, self._row_tok, self._row_off, slot)
+        i = int(np.argmax(scores))
+        return (float(scores[i]), int(rows_arr[i])) if scores[i] > 0.0 else (-1.0, -1)
+
+    def _exact_best(
+        self,
+        query: np.ndarray,
+        init: tuple[float, int],
+        nearest: bool,
+        slot: np.ndarray,
+        state: np.ndarray,
+        stamp_value: int,
+        probe: ProbeScratch,
+    ) -> tuple[float, int, int]:
+        """(best score, its row, rows verified): exact whenever it reaches the threshold, and the
+        exact maximum over the pool with ``nearest``.
+
+        The decision comes from the prefix postings; the full lists are searched only for the
+        nearest item below the threshold (or for a text too long for the prefix kernel).
+        """
+        found = self._postings.best(
+            prefix_for(self._k), query, init, self._row_tok, self._row_off, probe, slot
+        )
+        best, best_id, verified = found if found is not None else (*init, 0)
+        if found is None or (nearest and best < self.config.threshold):
+            best, best_id, more = self._k.search(
                 query,
-                config.threshold,
+                self.config.threshold,
                 nearest,
                 best,
                 best_id,
@@ -577,16 +635,5 @@ class NoveltyIndex:
                 slot,
                 state,
             )
-            if scratch is None:
-                self._verified += int(verified)
-            else:
-                scratch.verified += int(verified)
-        best = float(best)
-        best_id = int(best_id)
-        if config.rule == "paper":
-            novel = best < config.threshold
-        else:
-            novel = best <= config.threshold
-        if best_id < 0 or best <= 0.0:
-            return Match(novel=novel, score=0.0, nearest=None, nearest_text=None)
-        return Match(novel=novel, score=best, nearest=best_id, nearest_text=self._texts[best_id])
+            verified += int(more)
+        return float(best), int(best_id), verified

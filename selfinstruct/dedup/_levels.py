@@ -63,9 +63,14 @@ class LeveledPostings:
         del self._rows[first:], self._starts[first:]
         self._rows.append(merged)
         self._starts.append(start)
-        offsets = np.empty((first + 1, p_off.shape[0]), dtype=np.int64)
-        offsets[:first] = self._offsets[:first]
-        offsets[first] = p_off + start
+        # Levels built with a larger vocabulary have longer offset rows: shorter ones are padded
+        # with their end offset (empty lists for the tokens they never saw).
+        width = max(p_off.shape[0], self._offsets.shape[1] if first else 0)
+        offsets = np.empty((first + 1, width), dtype=np.int64)
+        offsets[:first, : self._offsets.shape[1]] = self._offsets[:first]
+        offsets[:first, self._offsets.shape[1] :] = self._offsets[:first, -1:]
+        offsets[first, : p_off.shape[0]] = p_off + start
+        offsets[first, p_off.shape[0] :] = p_off[-1] + start
         self._offsets = offsets
 
     def _reserve(self, size: int) -> None:

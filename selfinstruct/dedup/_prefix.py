@@ -48,6 +48,7 @@ def _no_jit(**_options: Any) -> Any:
 njit: Any = _no_jit if _PLAIN else importlib.import_module("numba").njit
 
 __all__ = [
+    "best_match",
     "best_matches",
     "build_postings",
     "pair_join",
@@ -408,7 +409,9 @@ def _probe(
         # Token t's entries in each level: its short-prefix part for every length in the window,
         # its other part for the lengths above m alone (see ``build_postings``).
         spans = 0
-        for level in range(p_off.shape[0]):
+        # A token newer than every level (a growing pool's) has no lists there.
+        levels = p_off.shape[0] if 2 * t + 2 < p_off.shape[1] else 0
+        for level in range(levels):
             for part in range(2):
                 first = p_off[level, 2 * t + part]
                 end = p_off[level, 2 * t + part + 1]
@@ -517,6 +520,178 @@ def _best_first(
 
 
 @njit(cache=True, nogil=True)
+def _verify(
+    query: np.ndarray,
+    s: np.ndarray,
+    bar: float,
+    threshold: float,
+    strict: bool,
+    first_only: bool,
+    f_best: float,
+    y_best: int,
+    count: int,
+    c_row: np.ndarray,
+    c_seen: np.ndarray,
+    c_x: np.ndarray,
+    c_y: np.ndarray,
+    tok: np.ndarray,
+    off: np.ndarray,
+    slot: np.ndarray,
+    mask_budget: int,
+) -> tuple[float, int, int, bool]:
+    """Verify a query's candidates (from ``_probe``) best first; raise (f_best, y_best) in place.
+
+    ``query`` is the query's tokens, ``s`` the same sorted; candidate rows are read from
+    ``tok``/``off``. Ties go to the lower row; with ``first_only`` the walk stops at the first
+    duplicate. The LCS bit masks are built when first needed; if they would exceed
+    ``mask_budget`` bytes, only an identical row can be verified, and any other candidate that
+    needs verification makes the call give up (``failed``). Returns (best score, best row,
+    verifications, failed).
+    """
+    m = query.shape[0]
+    verified = 0
+    masks = np.zeros((1, 1), dtype=np.uint64)
+    distinct = np.empty(0, dtype=np.int32)
+    built = False
+    too_big = count > 0 and _mask_bytes(s) > mask_budget
+    order, bounds = _best_first(count, c_row, c_seen, c_x, c_y, off, m)
+    for k in order:
+        if first_only and _duplicate(f_best, threshold, strict):
+            break
+        y = c_row[k]
+        n = off[y + 1] - off[y]
+        if not _reach(bounds[k], m, n, bar):
+            continue
+        if too_big:
+            if n != m or not _same_rows(query, 0, tok, off[y], m):
+                return f_best, y_best, verified, True
+            lcs = m
+        else:
+            if not built:
+                masks, distinct = _build_masks(query, slot)
+                built = True
+            lcs = _lcs_masked(masks, m, slot, tok, off[y], off[y + 1])
+        verified += 1
+        f = fmeasure(lcs, m, n)
+        if f > f_best or (f == f_best and y < y_best):
+            f_best = f
+            y_best = y
+            if f > bar:
+                bar = f
+    if built:
+        _clear_slots(slot, distinct)
+    return f_best, y_best, verified, False
+
+
+@njit(cache=True, nogil=True)
+def _tail_candidates(
+    s: np.ndarray,
+    bar: float,
+    lo: int,
+    hi: int,
+    off: np.ndarray,
+    wide: np.ndarray,
+    count: int,
+    c_row: np.ndarray,
+    c_seen: np.ndarray,
+    c_x: np.ndarray,
+    c_y: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Add the rows [lo, hi), which no postings cover, to a query's candidates (sorted tokens ``s``).
+
+    A row is passed over when its length is outside the query's window or its wide signature
+    leaves it too few shared tokens; a candidate's bound is that signature count (``c_seen``,
+    with ``c_x``/``c_y`` at the ends, so ``_best_first`` adds nothing to it).
+    """
+    m = s.shape[0]
+    if m == 0 or not _reach(m, m, m, bar):
+        return count, c_row, c_seen, c_x, c_y
+    lo_len = _window_lo(m, bar)
+    hi_len = _window_hi(m, m, bar)
+    q_wide = _wide_signature(s)
+    wide_spill = 0
+    for p in range(m):
+        if s[p] >= 0:
+            wide_spill += 1
+    for w in range(_WIDE_WORDS):
+        wide_spill -= _popcount(q_wide[w])
+    for y in range(lo, hi):
+        n = off[y + 1] - off[y]
+        if n < lo_len or n > hi_len:
+            continue
+        shared = wide_spill
+        for w in range(_WIDE_WORDS):
+            shared += _popcount(q_wide[w] & wide[y, w])
+        shared = min(shared, m, n)
+        if not _reach(shared, m, n, bar):
+            continue
+        if count == c_row.shape[0]:
+            c_row, c_seen, c_x, c_y = _grown(count, c_row, c_seen, c_x, c_y)
+        c_row[count] = y
+        c_seen[count] = shared
+        c_x[count] = m
+        c_y[count] = n
+        count += 1
+    return count, c_row, c_seen, c_x, c_y
+
+
+@njit(cache=True, nogil=True)
+def best_match(
+    query: np.ndarray,
+    rank: np.ndarray,
+    threshold: float,
+    init_best: float,
+    init_id: int,
+    p_off: np.ndarray,
+    p_row: np.ndarray,
+    p_len: np.ndarray,
+    p_pos: np.ndarray,
+    p_sig: np.ndarray,
+    indexed: int,
+    rows: int,
+    kept: np.ndarray,
+    wide: np.ndarray,
+    tok: np.ndarray,
+    off: np.ndarray,
+    state: np.ndarray,
+    stamp: int,
+    slot: np.ndarray,
+    mask_budget: int,
+) -> tuple[float, int, int, bool]:
+    """Best exact ROUGE-L of one query over the pool rows [0, ``rows``), where it reaches ``threshold``.
+
+    ``query`` holds token ids (-1: a token the pool has never seen; ids below ``rank``'s
+    size). Rows below ``indexed`` are found through the postings (levels as in ``_probe``, built
+    with ``threshold``), rows [indexed, rows) by a scan (``_tail_candidates``); ``wide`` holds
+    every row's ``wide_signatures``. ``init_best``/``init_id`` are a score already known (or
+    -1.0 / -1). ``state`` (one int64 per row, stamps below ``stamp`` on entry) and ``slot``
+    (all -1, left so) are private scratch. The score returned is exact, and the maximum over the
+    pool, whenever it reaches ``threshold``. Returns (best score, best row, rows verified, failed),
+    ``failed`` as in ``_verify`` (the answer is then incomplete).
+    """
+    m = query.shape[0]
+    if m == 0:
+        return init_best, init_id, 0, False
+    s = sorted_tokens(query, rank)
+    bar = max(threshold, init_best)
+    c_row = np.empty(64, dtype=np.int32)
+    c_seen = np.empty(64, dtype=np.int32)
+    c_x = np.empty(64, dtype=np.int32)
+    c_y = np.empty(64, dtype=np.int32)
+    count, c_row, c_seen, c_x, c_y = _probe(
+        s, bar, p_off, p_row, p_len, p_pos, p_sig, indexed, kept, wide, state, stamp, c_row, c_seen,
+        c_x, c_y,
+    )  # fmt: skip
+    count, c_row, c_seen, c_x, c_y = _tail_candidates(
+        s, bar, indexed, rows, off, wide, count, c_row, c_seen, c_x, c_y
+    )
+    return _verify(
+        query, s, bar, threshold, False, False, init_best, init_id, count, c_row, c_seen, c_x, c_y,
+        tok, off, slot, mask_budget,
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
 def best_matches(
     tok: np.ndarray,
     off: np.ndarray,
@@ -587,37 +762,14 @@ def best_matches(
                 s, bar, p_off, p_row, p_len, p_pos, p_sig, min(j, visible_hi), kept, wide, state,
                 stamp, c_row, c_seen, c_x, c_y,
             )  # fmt: skip
-            masks = np.zeros((1, 1), dtype=np.uint64)
-            distinct = np.empty(0, dtype=np.int32)
-            built = False
-            too_big = count > 0 and _mask_bytes(s) > mask_budget
-            order, bounds = _best_first(count, c_row, c_seen, c_x, c_y, off, m)
-            for k in order:
-                if first_only and _duplicate(f_best, threshold, strict):
-                    break
-                y = c_row[k]
-                n = off[y + 1] - off[y]
-                if not _reach(bounds[k], m, n, bar):
-                    continue
-                if too_big:
-                    if n != m or not _same_rows(tok, lo_j, tok, off[y], m):
-                        error[0] = j
-                        return verified
-                    lcs = m
-                else:
-                    if not built:
-                        masks, distinct = _build_masks(query, slot)
-                        built = True
-                    lcs = _lcs_masked(masks, m, slot, tok, off[y], off[y + 1])
-                verified += 1
-                f = fmeasure(lcs, m, n)
-                if f > f_best or (f == f_best and y < y_best):
-                    f_best = f
-                    y_best = y
-                    if f > bar:
-                        bar = f
-            if built:
-                _clear_slots(slot, distinct)
+            f_best, y_best, done, failed = _verify(
+                query, s, bar, threshold, strict, first_only, f_best, y_best, count, c_row, c_seen,
+                c_x, c_y, tok, off, slot, mask_budget,
+            )  # fmt: skip
+            verified += done
+            if failed:
+                error[0] = j
+                return verified
             best[j] = f_best
             best_id[j] = y_best
         if settle:
