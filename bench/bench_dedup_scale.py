@@ -9,9 +9,10 @@ Needs the bench extra for its peers (``pip install -e ".[bench]"``: rapidfuzz, r
 All in one run, on the corpus of ``bench/dedup_corpus.py`` (instruction-like texts of 10-60 rouge
 tokens, Zipf topic words, 15% near-duplicates of earlier items):
 
-* per-check latency (p50/p99 over 300 held-out candidates, one thread, tokenizing included) of the
-  prefix-filter index (``_prefix.best_matches`` against a static pool) and of the 0.1 index
-  (``bench/baseline_index.py``, a copy of the previous ``NoveltyIndex``) at each pool size;
+* per-check latency (p50/p99 over 300 held-out candidates, one thread, tokenizing included) of
+  the library's ``NoveltyIndex.check`` (the pool grown one text at a time, as a run grows it), its
+  ``check(nearest=True)`` p50, and the 0.1 index (``bench/baseline_index.py``, a copy of the
+  previous ``NoveltyIndex``) at each pool size;
 * rapidfuzz ``process.cdist`` with ``LCSseq`` over token ids: one candidate against a sample of
   the pool, scaled to the pool size (a linear scan, as a brute-force peer would do);
 * datasketch MinHash LSH (64 permutations, threshold 0.5): index time, query time and recall of
@@ -44,9 +45,8 @@ sys.path.insert(0, str(HERE))
 
 from dedup_corpus import generate  # noqa: E402
 
-from selfinstruct.dedup import _prefix, similar_pairs, tokenize  # noqa: E402
-from selfinstruct.dedup._file import _Rows  # noqa: E402
-from selfinstruct.dedup._join import MASK_BUDGET, default_workers, token_rank  # noqa: E402
+from selfinstruct.dedup import NoveltyIndex, similar_pairs, tokenize  # noqa: E402
+from selfinstruct.dedup._join import default_workers  # noqa: E402
 
 PROBES = 300
 
@@ -56,38 +56,26 @@ def ms(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(seconds, 50) * 1e3), float(np.percentile(seconds, 99) * 1e3)
 
 
-def prefix_checks(pool: list[str], probes: list[str]) -> list[float]:
-    """Seconds per check of each probe against the whole pool with the prefix-filter kernels."""
-    rows = _Rows()
-    for text in [*pool, *probes]:
-        rows.add(tokenize(text), 0)
-    tok = np.frombuffer(rows.tokens, dtype=np.int32)
-    off = np.frombuffer(rows.offsets, dtype=np.int64)
-    n = len(rows)
-    rank = token_rank(tok[: off[len(pool)]], len(rows.vocab))
-    p_off, *entries = _prefix.build_postings(tok, off, rank, 0.7, np.arange(len(pool), dtype=np.int64))
-    postings = (p_off.reshape(1, -1), *entries)  # one level
-    wide = _prefix.wide_signatures(tok, off)
-    kept = np.ones(n, dtype=np.uint8)
-    best = np.full(n, -1.0)
-    best_id = np.full(n, -1, dtype=np.int64)
-    state = np.zeros(n, dtype=np.int64)
-    slot = np.full(len(rows.vocab), -1, dtype=np.int32)
-    error = np.full(1, -1, dtype=np.int64)
-    vocab = rows.vocab
-    out = []
-    for k, text in enumerate(probes):
-        j = len(pool) + k
+def index_checks(pool: list[str], probes: list[str]) -> tuple[list[float], list[float], float]:
+    """Seconds per ``NoveltyIndex.check`` (tokenizing included) and per ``check(nearest=True)``,
+    and the seconds it took to grow the pool (one text at a time, a check every 1,000)."""
+    index = NoveltyIndex(threshold=0.7, backend="numba")
+    start = time.perf_counter()
+    for k, text in enumerate(pool):
+        index.add(text)
+        if k % 1000 == 999:
+            index.check(text)  # a run checks as it grows: its postings form levels and a tail
+    built = time.perf_counter() - start
+    plain, nearest = [], []
+    for text in probes:
         start = time.perf_counter()
-        # What a check does before the search: tokenize and look the tokens up.
-        ids = [vocab.get(token, -1) for token in tokenize(text)]
-        _prefix.best_matches(
-            tok, off, rank, 0.7, j, j + 1, *postings, len(pool), kept, wide, False, False, False,
-            best, best_id, state, j, slot, MASK_BUDGET, error,
-        )  # fmt: skip
-        out.append(time.perf_counter() - start)
-        assert len(ids) == off[j + 1] - off[j]
-    return out
+        index.check(text)
+        plain.append(time.perf_counter() - start)
+    for text in probes:
+        start = time.perf_counter()
+        index.check(text, nearest=True)
+        nearest.append(time.perf_counter() - start)
+    return plain, nearest, built
 
 
 def baseline_checks(pool: list[str], probes: list[str]) -> tuple[list[float], float]:
@@ -276,19 +264,19 @@ def main() -> int:
           "(bench/dedup_corpus.py, seed 0, 10-60 tokens, 15% near-duplicates)")  # fmt: skip
     probes = corpus[largest : largest + PROBES]
 
-    prefix_checks(corpus[:1000], probes[:5])  # compile / load the kernels before timing
-    print("\nper-check latency, one thread, ms (p50 / p99):")
+    index_checks(corpus[:1000], probes[:5])  # compile / load the kernels before timing
+    print("\nper-check latency of the library (NoveltyIndex.check, tokenizing included), one thread, ms:")
     p50_at: dict[int, float] = {}
     for size in sorted(args.pools):
-        p50, p99 = ms(prefix_checks(corpus[:size], probes))
+        plain, nearest, built = index_checks(corpus[:size], probes)
+        p50, p99 = ms(plain)
         p50_at[size] = p50
-        line = f"  pool {size:>9,}: prefix index {p50:.3f} / {p99:.3f}"
+        line = (f"  pool {size:>9,}: check p50 {p50:.3f} / p99 {p99:.3f}; nearest=True p50 "
+                f"{ms(nearest)[0]:.3f} (pool grown in {built:.0f} s)")  # fmt: skip
         if size in args.baseline_pools:
             base, built = baseline_checks(corpus[:size], probes)
             b50, b99 = ms(base)
-            line += (
-                f"; 0.1 index {b50:.3f} / {b99:.3f} (x{b50 / p50:.1f} at p50, pool built in {built:.0f} s)"
-            )
+            line += f"; 0.1 index {b50:.3f} / {b99:.3f} (x{b50 / p50:.1f} at p50)"
         rf = rapidfuzz_per_check(corpus[:size], probes)
         line += f"; rapidfuzz cdist scan {rf * 1e3:.1f} (x{rf * 1e3 / p50:.0f})"
         print(line, flush=True)
