@@ -316,7 +316,6 @@ def _first_length(p_len: np.ndarray, a: int, z: int, n: int) -> int:
     return a
 
 
-_DEAD = 0xFFFFFFFF
 _LOW = 0xFFFFFFFF
 
 
@@ -454,19 +453,20 @@ def _probe(
                 y = p_row[q]
                 if y >= limit or kept[y] == 0:
                     continue
-                st = state[y]
-                if (st >> 32) == stamp:
-                    k = st & _LOW
-                    if k != _DEAD:
-                        c_seen[k] += c
-                        c_x[k] = i + c
-                        c_y[k] = j + 1
-                    continue
+                # The row's wide signature before its state: most rows fail it, and reading the
+                # state (one more random access) is then not needed, as failing holds for every
+                # entry of the row.
                 shared = wide_spill
                 for w in range(_WIDE_WORDS):
                     shared += _popcount(q_wide[w] & wide[y, w])
                 if shared < needed:
-                    state[y] = mark | _DEAD
+                    continue
+                st = state[y]
+                if (st >> 32) == stamp:
+                    k = st & _LOW
+                    c_seen[k] += c
+                    c_x[k] = i + c
+                    c_y[k] = j + 1
                     continue
                 if count == c_row.shape[0]:
                     c_row, c_seen, c_x, c_y = _grown(count, c_row, c_seen, c_x, c_y)
