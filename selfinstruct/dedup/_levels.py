@@ -19,14 +19,15 @@ import numpy as np
 __all__ = ["LeveledPostings"]
 
 Build = Callable[[np.ndarray], tuple[np.ndarray, ...]]
-"""``build(rows)`` -> (p_off, p_row, p_len, p_pos, p_sig), as ``_prefix.build_postings``."""
+"""``build(rows)`` -> (p_off, p_row, p_len, p_pos, p_sig, p_sig2), as ``_prefix.build_postings``."""
 
 
 class LeveledPostings:
     """Postings of a growing set of rows, in levels (see the module docstring)."""
 
-    def __init__(self, build: Build) -> None:
+    def __init__(self, build: Build, *, ratio: int = 2) -> None:
         self._build = build
+        self._ratio = ratio  # a level stays apart only while ``ratio`` times the size of the ones after
         self._rows: list[np.ndarray] = []  # row ids of each level, increasing
         self._starts: list[int] = []  # first entry of each level
         self._offsets = np.zeros((0, 1), dtype=np.int64)  # one row per level, as build's p_off
@@ -35,6 +36,7 @@ class LeveledPostings:
             np.empty(0, dtype=np.int32),  # length
             np.empty(0, dtype=np.int32),  # position
             np.empty(0, dtype=np.uint64),  # signature
+            np.empty(0, dtype=np.uint64),  # second signature
         ]
         self._used = 0
 
@@ -48,7 +50,7 @@ class LeveledPostings:
             return
         rows = np.asarray(rows, dtype=np.int64)
         first = len(self._rows)
-        while first > 0 and len(self._rows[first - 1]) < 2 * (
+        while first > 0 and len(self._rows[first - 1]) < self._ratio * (
             len(rows) + sum(len(level) for level in self._rows[first:])
         ):
             first -= 1
@@ -84,5 +86,5 @@ class LeveledPostings:
             self._entries[k] = grown
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """(p_off, p_row, p_len, p_pos, p_sig) for the kernels: p_off has one row per level."""
+        """(p_off, p_row, p_len, p_pos, p_sig, p_sig2) for the kernels: p_off has one row per level."""
         return (self._offsets, *self._entries)

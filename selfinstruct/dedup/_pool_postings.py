@@ -28,6 +28,9 @@ __all__ = ["PoolPostings", "ProbeScratch"]
 TAIL_ROWS = 1024
 """Rows a check scans directly before they are indexed as a level."""
 
+LEVEL_RATIO = 8
+"""A level is merged into the one before it until that one is this many times its size."""
+
 _STAMP_LIMIT = (1 << 31) - 2
 
 
@@ -110,11 +113,11 @@ class PoolPostings:
         """(best score, best row, rows verified) of ``query`` over the synced pool, exact at or
         above the threshold (``init`` is a score already known, or (-1.0, -1)); None when the query
         is too long to compare with a non-identical row here (``MASK_BUDGET``)."""
-        p_off, p_row, p_len, p_pos, p_sig = self._arrays or self._empty_arrays()
+        p_off, p_row, p_len, p_pos, p_sig, p_sig2 = self._arrays or self._empty_arrays()
         stamp = scratch.next_stamp(self._rows)
         best, best_id, verified, failed = prefix.best_match(
             query, self._rank, self._threshold, init[0], init[1], p_off, p_row, p_len, p_pos,
-            p_sig, self._indexed, self._rows, self._kept, self._wide, tok, off, scratch.state,
+            p_sig, p_sig2, self._indexed, self._rows, self._kept, self._wide, tok, off, scratch.state,
             stamp, slot, MASK_BUDGET,
         )  # fmt: skip
         if failed:
@@ -124,7 +127,8 @@ class PoolPostings:
     @staticmethod
     def _empty_arrays() -> tuple[np.ndarray, ...]:
         empty = np.zeros(0, dtype=np.int32)
-        return np.zeros((0, 1), dtype=np.int64), empty, empty, empty, np.zeros(0, dtype=np.uint64)
+        no_signatures = np.zeros(0, dtype=np.uint64)
+        return np.zeros((0, 1), dtype=np.int64), empty, empty, empty, no_signatures, no_signatures
 
     def _extend_signatures(self, prefix: ModuleType, tok: np.ndarray, off: np.ndarray, rows: int) -> None:
         have = self._rows
@@ -151,7 +155,7 @@ class PoolPostings:
     def _index(self, prefix: ModuleType, tok: np.ndarray, off: np.ndarray, rows: int) -> None:
         """Index the tail rows [indexed, rows) as a new level."""
         if self._levels is None:
-            self._levels = LeveledPostings(self._build)
+            self._levels = LeveledPostings(self._build, ratio=LEVEL_RATIO)
         self._source = (prefix, tok, off)
         try:
             self._levels.add(np.arange(self._indexed, rows, dtype=np.int64))

@@ -115,6 +115,20 @@ def _signature(row: np.ndarray) -> np.uint64:
     return sig
 
 
+@njit(cache=True, nogil=True)
+def _second_signature(row: np.ndarray) -> np.uint64:
+    """A row's second 64-bit signature, from another hash of its tokens (``_wide_bucket`` mod 64).
+
+    Posting entries carry it beside ``_signature``: an entry that passes the first signature's
+    bound is checked against this independent one before its row's memory is touched.
+    """
+    sig = np.uint64(0)
+    for p in range(row.shape[0]):
+        if row[p] >= 0:
+            sig |= np.uint64(1) << np.uint64(_wide_bucket(row[p]) & 63)
+    return sig
+
+
 _WIDE_WORDS = 4  # 256 buckets
 
 
@@ -233,15 +247,16 @@ def build_postings(
     rank: np.ndarray,
     threshold: float,
     rows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Posting lists of ``rows`` (int64 row ids) under their prefix tokens, in two parts per token.
 
-    Returns (p_off, p_row, p_len, p_pos, p_sig). Token t's list is in two parts, each sorted by
+    Returns (p_off, p_row, p_len, p_pos, p_sig, p_sig2). Token t's list is in two parts, each sorted by
     (length, row): entries ``p_off[2t]:p_off[2t + 1]`` are the rows whose first copy of t lies
     within their short prefix (``_short_prefix``), ``p_off[2t + 1]:p_off[2t + 2]`` the others.
     An entry of the second part can only pair with a longer query (``_probe`` reads it for
     those alone). Each entry is a row id, its length, the position of t's first copy in the
-    row's sorted tokens and the row's signature (``_signature``). ``rows`` must be increasing.
+    row's sorted tokens and the row's two signatures (``_signature``, ``_second_signature``).
+    ``rows`` must be increasing.
     """
     vocab = rank.shape[0]
     count = rows.shape[0]
@@ -258,12 +273,14 @@ def build_postings(
     pre_list = np.empty(total, dtype=np.int64)
     pre_pos = np.empty(total, dtype=np.int32)
     row_sig = np.zeros(count, dtype=np.uint64)
+    row_sig2 = np.zeros(count, dtype=np.uint64)
     w = 0
     for k in range(count):
         p = prefix_length(lengths[k], threshold)
         if p > 0:
             row = tok[off[rows[k]] : off[rows[k] + 1]]
             row_sig[k] = _signature(row)
+            row_sig2[k] = _second_signature(row)
             s = sorted_tokens(row, rank)
             short = _short_prefix(lengths[k], threshold)
             for j in range(p):
@@ -280,6 +297,7 @@ def build_postings(
     p_len = np.empty(w, dtype=np.int32)
     p_pos = np.empty(w, dtype=np.int32)
     p_sig = np.empty(w, dtype=np.uint64)
+    p_sig2 = np.empty(w, dtype=np.uint64)
     # Pass 2: rows in (length, row) order, so every list comes out sorted.
     for i in range(count):
         k = order[i]
@@ -290,8 +308,9 @@ def build_postings(
             p_len[e] = lengths[k]
             p_pos[e] = pre_pos[q]
             p_sig[e] = row_sig[k]
+            p_sig2[e] = row_sig2[k]
             fill[part] = e + 1
-    return p_off, p_row, p_len, p_pos, p_sig
+    return p_off, p_row, p_len, p_pos, p_sig, p_sig2
 
 
 @njit(cache=True, nogil=True)
@@ -344,6 +363,7 @@ def _probe(
     p_len: np.ndarray,
     p_pos: np.ndarray,
     p_sig: np.ndarray,
+    p_sig2: np.ndarray,
     limit: int,
     kept: np.ndarray,
     wide: np.ndarray,
@@ -363,7 +383,8 @@ def _probe(
     Walks the query's prefix. An entry is passed over, from the entry alone, when its row's
     signature caps the shared tokens below what its length needs to reach ``bar`` (bitmap
     filter: first the shared signature bits plus the query's tokens that share a bit with
-    another, then, if that passes, ``_shared_bound``). A row first met at query position i and
+    another, then, if that passes, ``_shared_bound`` and the entry's second signature
+    ``p_sig2``). A row first met at query position i and
     row position j is admitted only if ``min(m - i, n - j)`` could reach ``bar`` (positional
     filter) and the row's wide signature (``wide[y]``, from ``wide_signatures``) leaves it
     enough shared tokens. For each candidate k: ``c_seen[k]`` counts the query's copies of the
@@ -383,6 +404,8 @@ def _probe(
             known += 1
     q_sig = _signature(s)
     spill = known - _popcount(q_sig)  # known tokens beyond the first in their bucket
+    q_sig2 = _second_signature(s)
+    spill2 = known - _popcount(q_sig2)
     q_wide = _wide_signature(s)
     wide_spill = known
     for w in range(_WIDE_WORDS):
@@ -423,15 +446,23 @@ def _probe(
         for span in range(spans):
             a = ranges[span, 0]
             z = ranges[span, 1]
-            # Bitmap filter in two passes: a branch-free sweep keeps the entries whose shared
-            # signature bits could do (the same bounds hold for every entry of a row: failing
-            # here, it is never a candidate), then only those are looked at.
+            # Bitmap and positional filters in two passes: a branch-free sweep keeps the entries
+            # whose shared bits in both signatures could do, and whose position leaves enough
+            # tokens (the signature bounds hold for every entry of a row: failing them, it is
+            # never a candidate), then only those are looked at. The sweep reads the entry
+            # arrays in order; the survivors' rows are the only random accesses.
             if passing.shape[0] < z - a:
                 passing = np.empty(2 * (z - a), dtype=np.int64)
             kept_entries = 0
             for q in range(a, z):
                 passing[kept_entries] = q
-                kept_entries += _popcount(q_sig & p_sig[q]) + spill >= need[min(p_len[q], top + 1)]
+                n = p_len[q]
+                needed = need[min(n, top + 1)]
+                kept_entries += (
+                    (_popcount(q_sig & p_sig[q]) + spill >= needed)
+                    & (_popcount(q_sig2 & p_sig2[q]) + spill2 >= needed)
+                    & (min(r, n - p_pos[q]) >= needed)
+                )
             for e in range(kept_entries):
                 q = passing[e]
                 n = p_len[q]
@@ -444,6 +475,8 @@ def _probe(
                         continue
                 if spill > 0 and _shared_bound(tables, sig) < needed:
                     continue
+                if _popcount(q_sig2 & p_sig2[q]) + spill2 < needed:
+                    continue  # a long row (past the table) is checked here
                 # Positional filter, before the row's state is read: a row failing it here fails
                 # at every later token too (r only falls, j only rises), and a candidate met
                 # before keeps its earlier, looser bound.
@@ -647,6 +680,7 @@ def best_match(
     p_len: np.ndarray,
     p_pos: np.ndarray,
     p_sig: np.ndarray,
+    p_sig2: np.ndarray,
     indexed: int,
     rows: int,
     kept: np.ndarray,
@@ -679,7 +713,7 @@ def best_match(
     c_x = np.empty(64, dtype=np.int32)
     c_y = np.empty(64, dtype=np.int32)
     count, c_row, c_seen, c_x, c_y = _probe(
-        s, bar, p_off, p_row, p_len, p_pos, p_sig, indexed, kept, wide, state, stamp, c_row, c_seen,
+        s, bar, p_off, p_row, p_len, p_pos, p_sig, p_sig2, indexed, kept, wide, state, stamp, c_row, c_seen,
         c_x, c_y,
     )  # fmt: skip
     count, c_row, c_seen, c_x, c_y = _tail_candidates(
@@ -704,6 +738,7 @@ def best_matches(
     p_len: np.ndarray,
     p_pos: np.ndarray,
     p_sig: np.ndarray,
+    p_sig2: np.ndarray,
     visible_hi: int,
     kept: np.ndarray,
     wide: np.ndarray,
@@ -759,7 +794,7 @@ def best_matches(
             y_best = best_id[j]
             bar = max(threshold, f_best)
             count, c_row, c_seen, c_x, c_y = _probe(
-                s, bar, p_off, p_row, p_len, p_pos, p_sig, min(j, visible_hi), kept, wide, state,
+                s, bar, p_off, p_row, p_len, p_pos, p_sig, p_sig2, min(j, visible_hi), kept, wide, state,
                 stamp, c_row, c_seen, c_x, c_y,
             )  # fmt: skip
             f_best, y_best, done, failed = _verify(
@@ -795,6 +830,7 @@ def pair_join(
     p_len: np.ndarray,
     p_pos: np.ndarray,
     p_sig: np.ndarray,
+    p_sig2: np.ndarray,
     state: np.ndarray,
     slot: np.ndarray,
     mask_budget: int,
@@ -829,7 +865,7 @@ def pair_join(
         s = sorted_tokens(query, rank)
         limit = j if self_join else everyone.shape[0]
         n_cand, c_row, c_seen, c_x, c_y = _probe(
-            s, threshold, levels, p_row, p_len, p_pos, p_sig, limit, everyone, i_wide, state,
+            s, threshold, levels, p_row, p_len, p_pos, p_sig, p_sig2, limit, everyone, i_wide, state,
             j + 1, c_row, c_seen, c_x, c_y,
         )  # fmt: skip
         masks = np.zeros((1, 1), dtype=np.uint64)

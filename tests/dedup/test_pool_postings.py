@@ -189,6 +189,7 @@ def test_levels_of_different_vocabularies_are_padded() -> None:
             np.ones(count, dtype=np.int32),
             np.zeros(count, dtype=np.int32),
             np.zeros(count, dtype=np.uint64),
+            np.zeros(count, dtype=np.uint64),
         )
 
     levels = LeveledPostings(build)
