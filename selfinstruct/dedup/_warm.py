@@ -20,7 +20,7 @@ def warm_up() -> None:
     """Run each compiled kernel once on tiny inputs (compiling and caching it)."""
     import orjson
 
-    from . import NoveltyIndex, dedup_file, similar_pairs, tokenize_block
+    from . import NoveltyIndex, _pool_postings, dedup_file, similar_pairs, tokenize_block
 
     texts = ["write a poem about the sea", "write a poem about the sea today", "the cat sat", "a b c d"]
     similar_pairs(texts, backend="numba", workers=1)
@@ -32,7 +32,12 @@ def warm_up() -> None:
     index = NoveltyIndex(backend="numba")
     for k in range(80):
         index.add_if_novel(f"{texts[k % 4]} {k}")
-    index.check(texts[0], nearest=True)
+    # A pool past the scanned tail, so that a check compacts the full lists and builds prefix
+    # postings with the index's own arrays; a novel text with nearest=True searches the full lists.
+    for k in range(_pool_postings.TAIL_ROWS + 64):
+        index.add(f"item {k} of {k % 7} and {k % 11} under {k % 13}")
+    index.check(texts[0])
+    index.check("a text unlike any other", nearest=True)
     _warm_block_joins(tokenize_block(texts))
 
 

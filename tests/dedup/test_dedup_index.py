@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
 
@@ -304,6 +306,41 @@ def test_cold_cache_starts_on_the_twin_and_switches_with_the_same_answers(
             ready["now"] = True
         assert index.add_if_novel(text, nearest=True) == reference.add_if_novel(text, nearest=True)
     assert index._k is _kernels
+
+
+WARM_COVERAGE = """
+import json
+from selfinstruct.dedup import NoveltyIndex, _kernels, _prefix
+from selfinstruct.dedup._warm import warm_up
+
+def signatures():
+    return {
+        f"{module.__name__}.{name}": {str(sig) for sig in kernel.signatures}
+        for module in (_kernels, _prefix)
+        for name, kernel in vars(module).items()
+        if hasattr(kernel, "signatures")
+    }
+
+warm_up()  # loads what the background warm-up compiles, from the disk cache
+before = signatures()
+index = NoveltyIndex(backend="numba")
+for k in range(2500):
+    index.add_if_novel(f"task {k} on {k % 7} with {k % 11} for {k % 13} by {k % 17}", nearest=k % 2 == 0)
+    if k % 500 == 0:
+        index.check_batch([f"batch {k} item {j}" for j in range(8)], add=False, nearest=True, workers=2)
+after = signatures()
+print(json.dumps({name: sorted(sigs - before.get(name, set())) for name, sigs in after.items()
+                  if sigs - before.get(name, set())}))
+"""
+
+
+def test_warm_up_compiles_every_kernel_a_growing_index_uses() -> None:
+    """An index that grows past the scanned tail, compacts, searches for the nearest item and checks
+    on threads needs no kernel specialization the warm-up did not compile: otherwise a fresh
+    install would compile in the middle of a run, and an "auto" index waiting for the cache would
+    stay on the twin."""
+    done = subprocess.run([sys.executable, "-c", WARM_COVERAGE], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {}
 
 
 def test_minhash_modes_without_datasketch_say_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
