@@ -39,3 +39,29 @@ def sorted_tokens(tokens: Any, rank: Any) -> Any:  # noqa: F811
     """``tokens`` in the global order (ascending rank; -1, unknown, first), copies adjacent."""
     ids = tokens.tolist()
     return np.array(sorted(ids, key=lambda t: -1 if t < 0 else int(rank[t])), dtype=np.int32)
+
+
+_row_by_row_tail_candidates = _tail_candidates  # noqa: F821 (defined by the exec above)
+
+
+def _tail_candidates(  # noqa: F811
+    s: Any, bar: float, lo: int, hi: int, off: Any, wide: Any, count: int, *candidates: Any
+) -> Any:
+    """The scan of the unindexed rows, its signature bound taken for all rows at once with numpy.
+
+    A loop over every tail row is the twin's slowest step; rows whose length or 256-bit
+    signature rules them out under a slightly looser bar are dropped here, and the rest go through
+    the shared source (which applies the exact bounds).
+    """
+    m = s.shape[0]
+    if m == 0 or hi <= lo:
+        return (count, *candidates)
+    q_wide = _wide_signature(s)  # noqa: F821 (defined by the exec above)
+    spill = int(np.count_nonzero(s >= 0)) - int(np.unpackbits(q_wide.view(np.uint8)).sum())
+    lengths = off[lo + 1 : hi + 1] - off[lo:hi]
+    shared = spill + np.unpackbits((wide[lo:hi] & q_wide).view(np.uint8), axis=1).sum(axis=1)
+    bound = np.minimum(np.minimum(shared, m), lengths)
+    maybe = np.flatnonzero((bound > 0) & (2.0 * bound >= (bar - 1e-6) * (m + lengths)))
+    for y in (lo + maybe).tolist():
+        count, *candidates = _row_by_row_tail_candidates(s, bar, y, y + 1, off, wide, count, *candidates)
+    return (count, *candidates)
