@@ -68,3 +68,13 @@ BACKENDS = [
 def oracle_f(a: str, b: str, *, stem: bool = False) -> float:
     """rouge-score's rougeL F-measure (target=a, prediction=b)."""
     return (ORACLE_STEM if stem else ORACLE).score(a, b)["rougeL"].fmeasure
+
+
+def brute_force(pool: list[str], text: str, *, stem: bool = False) -> tuple[float, int | None]:
+    """Exact max rouge-score F over the pool and the lowest id reaching it (None if 0)."""
+    best, best_id = 0.0, None
+    for i, item in enumerate(pool):
+        f = oracle_f(item, text, stem=stem)
+        if f > best:
+            best, best_id = f, i
+    return best, best_id

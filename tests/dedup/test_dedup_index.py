@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from dedup_helpers import any_texts, oracle_f, small_vocab_texts
+from dedup_helpers import any_texts, brute_force, oracle_f, small_vocab_texts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,16 +22,6 @@ INDEX_KINDS = [
 ]
 
 stream = st.lists(st.one_of(small_vocab_texts, small_vocab_texts, any_texts), min_size=1, max_size=40)
-
-
-def brute_force(pool: list[str], text: str, *, stem: bool = False) -> tuple[float, int | None]:
-    """Exact max rouge-score F over the pool and the lowest id reaching it (None if 0)."""
-    best, best_id = 0.0, None
-    for i, item in enumerate(pool):
-        f = oracle_f(item, text, stem=stem)
-        if f > best:
-            best, best_id = f, i
-    return best, best_id
 
 
 def is_novel(score: float, threshold: float, rule: str) -> bool:

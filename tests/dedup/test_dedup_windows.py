@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dedup_helpers import oracle_f
+from dedup_helpers import brute_force
 
 from selfinstruct.dedup import NoveltyIndex
 
@@ -32,16 +32,6 @@ def perturb(rng: np.random.Generator, words: list[str]) -> list[str]:
         else:
             out.insert(at, str(rng.choice(COMMON)))
     return out
-
-
-def brute_force(pool: list[str], text: str) -> tuple[float, int | None]:
-    """Exact max rouge-score F over the pool and the lowest id reaching it (None if 0)."""
-    best, best_id = 0.0, None
-    for i, item in enumerate(pool):
-        f = oracle_f(item, text)
-        if f > best:
-            best, best_id = f, i
-    return best, best_id
 
 
 @pytest.mark.parametrize("threshold", [pytest.param(0.7, id="0.7"), pytest.param(0.5, id="0.5")])

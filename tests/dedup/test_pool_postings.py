@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dedup_helpers import any_texts, oracle_f, small_vocab_texts
+from dedup_helpers import any_texts, brute_force, small_vocab_texts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,16 +28,6 @@ def small_tail(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return int(request.param)
 
 
-def exhaustive(pool: list[str], text: str) -> tuple[float, int | None]:
-    """Exact max rouge-score F over the pool and the lowest id reaching it (None if 0)."""
-    best, best_id = 0.0, None
-    for i, item in enumerate(pool):
-        f = oracle_f(item, text)
-        if f > best:
-            best, best_id = f, i
-    return best, best_id
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("rule", ["paper", "original"])
 @given(texts=stream, threshold=st.sampled_from([0.7, 0.5, 1.0]))
@@ -49,7 +39,7 @@ def test_decisions_through_levels_match_exhaustive_scan(
     index = NoveltyIndex(threshold=threshold, rule=rule, backend=backend)
     pool: list[str] = []
     for text in texts:
-        best, best_id = exhaustive(pool, text)
+        best, best_id = brute_force(pool, text)
         match = index.add_if_novel(text)
         assert match.novel == (best < threshold if rule == "paper" else best <= threshold)
         if not match.novel:
@@ -70,7 +60,7 @@ def test_nearest_through_levels_is_the_exact_maximum(
     for text in pool:
         index.add(text)
     for probe in probes:
-        best, best_id = exhaustive(pool, probe)
+        best, best_id = brute_force(pool, probe)
         match = index.check(probe, nearest=True)
         assert (match.score, match.nearest) == (best, best_id)
 
