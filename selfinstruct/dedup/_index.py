@@ -48,6 +48,11 @@ _STAMP_LIMIT = (1 << 31) - 4
 # Kernels ``_warm`` compiles late, and how often (seconds) a twin-backed index looks for them.
 _LAST_KERNELS = ("_prefix.best_match", "_kernels.compact")
 _UPGRADE_POLL = 2.0
+# From this pool size on, ``nearest=True`` checks go through the prefix postings first (a
+# rejected text then needs nothing else). Below it the full search alone is as fast, and a pool
+# asked only for nearest items never pays for keeping the postings (bench/bench_pool.py,
+# bench/bench_pipeline.py).
+NEAREST_PREFIX_FROM = 100_000
 
 
 @dataclass(frozen=True)
@@ -521,16 +526,20 @@ class NoveltyIndex:
             self._full = _compacted(self._k, self._full)
             self._compacted_rows = rows
 
-    def _sync_postings(self) -> None:
-        """Bring the prefix postings (the exact decision's index) up to the pool."""
-        if self.config.mode == "exact":
+    def _uses_postings(self, nearest: bool) -> bool:
+        """Whether a check with this ``nearest`` goes through the prefix postings."""
+        return self.config.mode == "exact" and (not nearest or len(self._texts) >= NEAREST_PREFIX_FROM)
+
+    def _sync_postings(self, nearest: bool) -> None:
+        """Bring the prefix postings (the exact decision's index) up to the pool, if a check needs them."""
+        if self._uses_postings(nearest):
             rows, vocab = len(self._texts), len(self._vocab)
             self._postings.sync(prefix_for(self._k), self._row_tok, self._row_off, rows, vocab)
 
     def _check_many(self, tokens: list[list[str]], nearest: bool, workers: int) -> list[Match]:
         """Check each token list against the current pool, on up to ``workers`` threads."""
         self._compact_if_due()
-        self._sync_postings()
+        self._sync_postings(nearest)
         if workers == 1 or len(tokens) < 2 * workers or not self._texts:
             return [self._check(toks, nearest) for toks in tokens]
         from concurrent.futures import ThreadPoolExecutor
@@ -565,7 +574,7 @@ class NoveltyIndex:
             self._maybe_upgrade()
             self._checks += 1
             self._compact_if_due()
-            self._sync_postings()
+            self._sync_postings(nearest)
             slot, state, stamp_value, probe = self._slot, self._stamp, self._next_stamp(), self._probe
         else:
             scratch.checks += 1
@@ -614,11 +623,14 @@ class NoveltyIndex:
         exact maximum over the pool with ``nearest``.
 
         The decision comes from the prefix postings; the full lists are searched only for the
-        nearest item below the threshold (or for a text too long for the prefix kernel).
+        nearest item below the threshold (or for a text too long for the prefix kernel). With
+        ``nearest`` and a pool under ``NEAREST_PREFIX_FROM`` the full search does it all.
         """
-        found = self._postings.best(
-            prefix_for(self._k), query, init, self._row_tok, self._row_off, probe, slot
-        )
+        found = None
+        if self._uses_postings(nearest):
+            found = self._postings.best(
+                prefix_for(self._k), query, init, self._row_tok, self._row_off, probe, slot
+            )
         best, best_id, verified = found if found is not None else (*init, 0)
         if found is None or (nearest and best < self.config.threshold):
             best, best_id, more = self._k.search(

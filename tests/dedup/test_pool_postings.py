@@ -12,7 +12,7 @@ from dedup_helpers import any_texts, brute_force, small_vocab_texts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfinstruct.dedup import NoveltyIndex, _pool_postings, rouge_l
+from selfinstruct.dedup import NoveltyIndex, _index, _pool_postings, rouge_l
 from selfinstruct.dedup._levels import LeveledPostings
 
 BACKENDS = [pytest.param("numba", id="numba"), pytest.param("python", id="python")]
@@ -25,6 +25,7 @@ fixture_ok = settings(
 @pytest.fixture(params=[1, 2, 5], ids=lambda tail: f"tail-{tail}")
 def small_tail(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(_pool_postings, "TAIL_ROWS", request.param)
+    monkeypatch.setattr(_index, "NEAREST_PREFIX_FROM", 0)  # nearest=True checks use the postings too
     return int(request.param)
 
 
@@ -86,6 +87,7 @@ def test_growing_vocabulary_across_epochs(monkeypatch: pytest.MonkeyPatch, backe
     """A pool that doubles several times (new token orders) and keeps meeting new tokens: every
     decision and score equals a full scan, and queries holding tokens newer than every level work."""
     monkeypatch.setattr(_pool_postings, "TAIL_ROWS", 7)
+    monkeypatch.setattr(_index, "NEAREST_PREFIX_FROM", 0)
     texts = growing_texts(500 if backend == "numba" else 200, seed=3)
     index = NoveltyIndex(backend=backend)
     pool: list[str] = []
@@ -113,6 +115,7 @@ def test_a_new_token_order_reindexes_every_level(monkeypatch: pytest.MonkeyPatch
     "a b c d" (ROUGE-L 0.75), which it does only if that row was re-indexed under [c, d].
     """
     monkeypatch.setattr(_pool_postings, "TAIL_ROWS", 1)
+    monkeypatch.setattr(_index, "NEAREST_PREFIX_FROM", 0)
     index = NoveltyIndex(backend=backend)
     for k in range(10):
         index.add(f"c d f{k} g{k} h{k} i{k}")
@@ -150,6 +153,7 @@ def test_texts_too_long_for_the_masks_fall_back_to_the_full_search(
     """With no room for LCS masks the prefix kernel gives up on non-identical candidates; the
     index then searches its full lists and the answers stay exact."""
     monkeypatch.setattr(_pool_postings, "TAIL_ROWS", 3)
+    monkeypatch.setattr(_index, "NEAREST_PREFIX_FROM", 0)
     monkeypatch.setattr(_pool_postings, "MASK_BUDGET", 0)
     texts = growing_texts(120, seed=5)
     index = NoveltyIndex(backend=backend)
