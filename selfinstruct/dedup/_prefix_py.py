@@ -41,7 +41,9 @@ def sorted_tokens(tokens: Any, rank: Any) -> Any:  # noqa: F811
     return np.array(sorted(ids, key=lambda t: -1 if t < 0 else int(rank[t])), dtype=np.int32)
 
 
-_row_by_row_tail_candidates = _tail_candidates  # noqa: F821 (defined by the exec above)
+# Defined by the exec above (looked up by name, so that linters and type checkers see them).
+_row_by_row_tail_candidates: Any = globals()["_tail_candidates"]
+_query_wide_signature: Any = globals()["_wide_signature"]
 
 
 def _tail_candidates(  # noqa: F811
@@ -56,7 +58,7 @@ def _tail_candidates(  # noqa: F811
     m = s.shape[0]
     if m == 0 or hi <= lo:
         return (count, *candidates)
-    q_wide = _wide_signature(s)  # noqa: F821 (defined by the exec above)
+    q_wide = _query_wide_signature(s)
     spill = int(np.count_nonzero(s >= 0)) - int(np.unpackbits(q_wide.view(np.uint8)).sum())
     lengths = off[lo + 1 : hi + 1] - off[lo:hi]
     shared = spill + np.unpackbits((wide[lo:hi] & q_wide).view(np.uint8), axis=1).sum(axis=1)
