@@ -253,12 +253,13 @@ class NoveltyIndex:
             backend=backend,
         )
         self._k: Any = get_kernels(backend)
+        self._prefix: Any = prefix_for(self._k)  # the prefix-filter kernels that go with ``_k``
         # Right after an install Numba's cache is empty and compiling the kernels takes 10-40 s:
         # start on the plain twin (same arrays, same answers) while a background process fills
         # the cache, and switch once it is there.
         self._upgrade_at: float | None = None
         if backend == "auto" and self._k is not python_kernels and not _compiled_ready():
-            self._k = python_kernels
+            self._k, self._prefix = python_kernels, prefix_for(python_kernels)
             warm_up_in_background()
             self._upgrade_at = time.monotonic() + _UPGRADE_POLL
         self._tokenize = get_tokenizer(tokenizer, use_stemmer=use_stemmer)
@@ -534,7 +535,7 @@ class NoveltyIndex:
         """Bring the prefix postings (the exact decision's index) up to the pool, if a check needs them."""
         if self._uses_postings(nearest):
             rows, vocab = len(self._texts), len(self._vocab)
-            self._postings.sync(prefix_for(self._k), self._row_tok, self._row_off, rows, vocab)
+            self._postings.sync(self._prefix, self._row_tok, self._row_off, rows, vocab)
 
     def _check_many(self, tokens: list[list[str]], nearest: bool, workers: int) -> list[Match]:
         """Check each token list against the current pool, on up to ``workers`` threads."""
@@ -564,6 +565,7 @@ class NoveltyIndex:
             return
         if _compiled_ready():
             self._k = get_kernels("auto")
+            self._prefix = prefix_for(self._k)
             self._upgrade_at = None
         else:
             self._upgrade_at = time.monotonic() + _UPGRADE_POLL
@@ -628,9 +630,7 @@ class NoveltyIndex:
         """
         found = None
         if self._uses_postings(nearest):
-            found = self._postings.best(
-                prefix_for(self._k), query, init, self._row_tok, self._row_off, probe, slot
-            )
+            found = self._postings.best(self._prefix, query, init, self._row_tok, self._row_off, probe, slot)
         best, best_id, verified = found if found is not None else (*init, 0)
         if found is None or (nearest and best < self.config.threshold):
             best, best_id, more = self._k.search(
